@@ -1,0 +1,29 @@
+// Shared helpers of the binding files.
+#pragma once
+
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "culturespa/core/progress.h"
+
+namespace py = pybind11;
+
+namespace culturespa::bindings {
+
+// Turns the Python `progress` argument of a long call into a ProgressCallback.
+// `progress` is None (only Ctrl-C is watched) or a callable taking a
+// culturespa.Progress and returning False to cancel. Either way Ctrl-C raises
+// KeyboardInterrupt out of the long call at its next progress point. The
+// callback is invoked from C++ without the GIL and takes it itself.
+ProgressCallback progress_callback(py::object progress);
+
+// register_<file> functions, one per binding file.
+void register_errors(py::module_& m);
+void register_logging(py::module_& m);
+void register_progress(py::module_& m);
+void register_version(py::module_& m);
+void register_runtime(py::module_& m);
+void register_sentencepiece(py::module_& m);
+
+}  // namespace culturespa::bindings

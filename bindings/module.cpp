@@ -1,0 +1,14 @@
+// culturespa._core: the private extension the Python package re-exports.
+#include "common.h"
+
+PYBIND11_MODULE(_core, m) {
+  using namespace culturespa::bindings;
+  m.doc() = "culturespa's C++ core (private: import culturespa instead)";
+  // Errors first: every later registration may raise them.
+  register_errors(m);
+  register_logging(m);
+  register_progress(m);
+  register_version(m);
+  register_runtime(m);
+  register_sentencepiece(m);
+}

@@ -1,0 +1,76 @@
+// culturespa/core/error.h: the one error hierarchy of the library.
+//
+// Every function of the public API reports bad input by throwing one of these
+// types (never by crashing or returning a silently wrong result). The message
+// always names the offending file, field or value. The Python bindings map
+// them in one place (bindings/core/errors.cpp):
+//
+//   culturespa::FileError      -> FileNotFoundError (missing) / OSError (unreadable)
+//   culturespa::FormatError    -> ValueError   (a file's content is malformed)
+//   culturespa::ConfigError    -> ValueError   (a setting or config field is invalid or unsupported)
+//   culturespa::ValueError     -> ValueError   (an argument is out of range or inconsistent)
+//   culturespa::CancelledError -> KeyboardInterrupt when Ctrl-C caused it, else culturespa.Cancelled
+//   culturespa::Error          -> RuntimeError (anything else)
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace culturespa {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A file or directory that is missing or cannot be read or written.
+class FileError : public Error {
+ public:
+  enum class Kind { not_found, io };
+  FileError(Kind kind, std::string path, const std::string& what);
+  Kind kind() const noexcept { return kind_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  Kind kind_;
+  std::string path_;
+};
+
+// A file whose bytes do not follow its format (bad JSON, a truncated
+// safetensors file, a tokenizer.json with unknown merges, ...).
+class FormatError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A configuration value that is missing, invalid or unsupported.
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+};
+
+// An argument that is out of range or inconsistent with the others.
+class ValueError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A long operation stopped because its progress callback asked it to.
+class CancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Throws FileError(not_found) unless `path` exists; `what` says which file
+// the caller expected ("checkpoint config", "survey questions", ...).
+void file_require_exists(const std::string& path, const std::string& what);
+
+// Reads a whole file, throwing FileError with the path on failure.
+std::string file_read_text(const std::string& path);
+
+// Writes `contents` to `path` atomically: a temporary file in the same
+// directory is written, flushed and renamed over the target, so a reader (or
+// a resumed run) never sees a half-written file.
+void file_write_atomic(const std::string& path, const std::string& contents);
+
+}  // namespace culturespa

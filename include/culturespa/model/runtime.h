@@ -1,0 +1,37 @@
+// culturespa/model/runtime.h: the LibTorch runtime the library computes on.
+//
+// runtime_init() runs once per process (the Model constructor and the Python
+// package call it): it sets LibTorch's intra-op thread count to every core
+// (LibTorch halves it by default on x86-64) unless CULTURESPA_NUM_THREADS or
+// OMP_NUM_THREADS says otherwise, and warns when the BLAS behind LibTorch is
+// the netlib reference BLAS (20x slower than OpenBLAS here).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace culturespa {
+
+struct RuntimeInfo {
+  std::string torch_version;       // LibTorch the process runs
+  std::string blas;                // e.g. "OpenBLAS 0.3.21 (openmp)", "reference BLAS (netlib)"
+  std::string blas_library;        // resolved path of the loaded BLAS, when one is loaded
+  bool blas_is_reference = false;  // true: slow netlib BLAS
+  std::string parallel;            // LibTorch's parallel backend (OpenMP, ...)
+  int num_threads = 0;             // LibTorch intra-op threads in use
+  int hardware_threads = 0;        // cores the OS reports
+  bool mkl = false;
+  std::vector<std::string> devices;  // "cpu", then "cuda:0", ...
+};
+
+// Idempotent; safe to call from several threads.
+void runtime_init();
+
+RuntimeInfo runtime_info();
+
+// Sets LibTorch's (and so OpenMP BLAS's) intra-op thread count; n >= 1,
+// otherwise ValueError.
+void runtime_set_num_threads(int n);
+int runtime_num_threads();
+
+}  // namespace culturespa

@@ -1,0 +1,115 @@
+#include "culturespa/model/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+#include <ATen/core/Tensor.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "culturespa/core/error.h"
+#include "culturespa/core/logging.h"
+
+namespace culturespa {
+namespace {
+
+// Finds the loaded shared object whose file name contains "blas" (libblas.so.3
+// is an alternatives symlink on Debian; realpath() shows which one it is).
+int find_blas_object(struct dl_phdr_info* info, size_t, void* data) {
+  const char* name = info->dlpi_name;
+  if (name && *name && std::strstr(name, "blas")) {
+    auto* out = static_cast<std::string*>(data);
+    char resolved[PATH_MAX];
+    *out = ::realpath(name, resolved) ? resolved : name;
+    // Prefer the libblas.so.3 interface (what LibTorch calls) over a second
+    // libopenblas.so.0 that an OpenBLAS libblas pulls in.
+    if (std::strstr(name, "libblas")) return 1;
+  }
+  return 0;
+}
+
+void describe_blas(RuntimeInfo& info) {
+  std::string path;
+  dl_iterate_phdr(find_blas_object, &path);
+  info.blas_library = path;
+  using config_fn = char* (*)();
+  auto openblas_config = reinterpret_cast<config_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  if (openblas_config) {
+    info.blas = std::string("OpenBLAS ") + openblas_config();
+    if (path.find("openmp") != std::string::npos) info.blas += " (openmp build)";
+    else if (path.find("pthread") != std::string::npos) info.blas += " (pthread build)";
+  } else if (path.find("blis") != std::string::npos) {
+    info.blas = "BLIS";
+  } else if (!path.empty()) {
+    info.blas = "reference BLAS (netlib)";
+    info.blas_is_reference = true;
+  } else if (info.mkl) {
+    info.blas = "MKL (inside LibTorch)";
+  } else {
+    info.blas = "none found";
+  }
+}
+
+int threads_from_environment() {
+  for (const char* name : {"CULTURESPA_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    if (const char* value = std::getenv(name)) {
+      char* end = nullptr;
+      const long n = std::strtol(value, &end, 10);
+      if (end != value && *end == '\0' && n >= 1 && n <= 4096) return static_cast<int>(n);
+      log_warning("ignoring ", name, "='", value, "': not a positive thread count");
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void runtime_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    int threads = threads_from_environment();
+    if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    at::set_num_threads(threads);
+    const RuntimeInfo info = runtime_info();
+    if (info.blas_is_reference) {
+      log_warning("LibTorch is using the netlib reference BLAS (", info.blas_library,
+                  "), about 20x slower than OpenBLAS: install libopenblas0-openmp");
+    }
+    log_info("culturespa runtime: LibTorch ", info.torch_version, ", ", info.blas, ", ",
+             info.num_threads, " threads");
+  });
+}
+
+RuntimeInfo runtime_info() {
+  RuntimeInfo info;
+  info.torch_version = TORCH_VERSION;
+  info.mkl = at::hasMKL();
+  describe_blas(info);
+  info.parallel = at::get_parallel_info();
+  // get_parallel_info() is a multi-line report; keep its first line.
+  const auto newline = info.parallel.find('\n');
+  if (newline != std::string::npos) info.parallel.resize(newline);
+  info.num_threads = at::get_num_threads();
+  info.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
+  info.devices.push_back("cpu");
+  const auto cuda_devices = torch::cuda::device_count();
+  for (std::size_t i = 0; i < cuda_devices; ++i) info.devices.push_back("cuda:" + std::to_string(i));
+  return info;
+}
+
+void runtime_set_num_threads(int n) {
+  if (n < 1) throw ValueError("thread count must be at least 1, got " + std::to_string(n));
+  at::set_num_threads(n);
+}
+
+int runtime_num_threads() { return at::get_num_threads(); }
+
+}  // namespace culturespa

@@ -1,0 +1,168 @@
+#include "culturespa/text/sentencepiece.h"
+
+#include "culturespa/core/error.h"
+
+#if CULTURESPA_HAVE_SENTENCEPIECE
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+#endif
+
+#include <fstream>
+
+namespace culturespa {
+
+#if CULTURESPA_HAVE_SENTENCEPIECE
+
+struct SentencePieceModel::Impl {
+  sentencepiece::SentencePieceProcessor processor;
+};
+
+namespace {
+void throw_if_failed(const sentencepiece::util::Status& status, const std::string& what) {
+  if (!status.ok()) throw FormatError(what + ": " + status.ToString());
+}
+}  // namespace
+
+bool sentencepiece_available() { return true; }
+
+SentencePieceModel::SentencePieceModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SentencePieceModel::SentencePieceModel(SentencePieceModel&&) noexcept = default;
+SentencePieceModel& SentencePieceModel::operator=(SentencePieceModel&&) noexcept = default;
+SentencePieceModel::~SentencePieceModel() = default;
+
+SentencePieceModel SentencePieceModel::load(const std::string& path) {
+  return from_serialized(file_read_text(path));
+}
+
+SentencePieceModel SentencePieceModel::from_serialized(std::string_view bytes) {
+  auto impl = std::make_unique<Impl>();
+  throw_if_failed(impl->processor.LoadFromSerializedProto(bytes),
+                  "not a sentencepiece model");
+  return SentencePieceModel(std::move(impl));
+}
+
+std::vector<int> SentencePieceModel::encode(std::string_view text) const {
+  std::vector<int> ids;
+  throw_if_failed(impl_->processor.Encode(text, &ids), "sentencepiece encode failed");
+  return ids;
+}
+
+std::vector<std::string> SentencePieceModel::encode_pieces(std::string_view text) const {
+  std::vector<std::string> pieces;
+  throw_if_failed(impl_->processor.Encode(text, &pieces), "sentencepiece encode failed");
+  return pieces;
+}
+
+std::string SentencePieceModel::decode(const std::vector<int>& ids) const {
+  const int size = impl_->processor.GetPieceSize();
+  for (int id : ids) {
+    if (id < 0 || id >= size) {
+      throw ValueError("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                       std::to_string(size - 1) + ")");
+    }
+  }
+  std::string text;
+  throw_if_failed(impl_->processor.Decode(ids, &text), "sentencepiece decode failed");
+  return text;
+}
+
+int SentencePieceModel::piece_count() const { return impl_->processor.GetPieceSize(); }
+std::string SentencePieceModel::id_to_piece(int id) const { return impl_->processor.IdToPiece(id); }
+int SentencePieceModel::piece_to_id(std::string_view piece) const {
+  return impl_->processor.PieceToId(piece);
+}
+int SentencePieceModel::bos_id() const { return impl_->processor.bos_id(); }
+int SentencePieceModel::eos_id() const { return impl_->processor.eos_id(); }
+int SentencePieceModel::unk_id() const { return impl_->processor.unk_id(); }
+int SentencePieceModel::pad_id() const { return impl_->processor.pad_id(); }
+bool SentencePieceModel::is_byte(int id) const { return impl_->processor.IsByte(id); }
+bool SentencePieceModel::is_control(int id) const { return impl_->processor.IsControl(id); }
+bool SentencePieceModel::is_unknown(int id) const { return impl_->processor.IsUnknown(id); }
+float SentencePieceModel::score(int id) const { return impl_->processor.GetScore(id); }
+std::string SentencePieceModel::serialized() const {
+  return impl_->processor.serialized_model_proto();
+}
+
+std::string sentencepiece_train(const std::vector<std::string>& sentences,
+                                const SentencePieceTrainOptions& options) {
+  if (sentences.empty()) throw ValueError("sentencepiece_train: no sentences given");
+  sentencepiece::TrainerSpec trainer;
+  trainer.set_vocab_size(options.vocab_size);
+  trainer.set_character_coverage(options.character_coverage);
+  trainer.set_byte_fallback(options.byte_fallback);
+  trainer.set_minloglevel(2);  // quiet: the trainer logs every step otherwise
+  sentencepiece::TrainerSpec::ModelType type;
+  if (!sentencepiece::TrainerSpec::ModelType_Parse(options.model_type, &type)) {
+    // ModelType names are upper case in the proto ("BPE"); accept lower case.
+    std::string upper = options.model_type;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (!sentencepiece::TrainerSpec::ModelType_Parse(upper, &type)) {
+      throw ValueError("unknown sentencepiece model_type '" + options.model_type + "'");
+    }
+  }
+  trainer.set_model_type(type);
+  sentencepiece::NormalizerSpec normalizer;
+  normalizer.set_name("identity");
+  sentencepiece::NormalizerSpec denormalizer;
+
+  class VectorIterator : public sentencepiece::SentenceIterator {
+   public:
+    explicit VectorIterator(const std::vector<std::string>& s) : s_(s) {}
+    bool done() const override { return i_ >= s_.size(); }
+    void Next() override { ++i_; }
+    const std::string& value() const override { return s_[i_]; }
+    sentencepiece::util::Status status() const override { return {}; }
+
+   private:
+    const std::vector<std::string>& s_;
+    std::size_t i_ = 0;
+  } iterator(sentences);
+
+  std::string serialized;
+  const auto status = sentencepiece::SentencePieceTrainer::Train(
+      trainer, normalizer, denormalizer, &iterator, &serialized);
+  if (!status.ok()) throw ValueError("sentencepiece training failed: " + status.ToString());
+  return serialized;
+}
+
+#else  // !CULTURESPA_HAVE_SENTENCEPIECE
+
+struct SentencePieceModel::Impl {};
+
+namespace {
+[[noreturn]] void unavailable() {
+  throw ConfigError(
+      "this culturespa was built without sentencepiece (CULTURESPA_SENTENCEPIECE=off): "
+      "tokenizer.model files cannot be read; use the folder's tokenizer.json or rebuild");
+}
+}  // namespace
+
+bool sentencepiece_available() { return false; }
+SentencePieceModel::SentencePieceModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SentencePieceModel::SentencePieceModel(SentencePieceModel&&) noexcept = default;
+SentencePieceModel& SentencePieceModel::operator=(SentencePieceModel&&) noexcept = default;
+SentencePieceModel::~SentencePieceModel() = default;
+SentencePieceModel SentencePieceModel::load(const std::string&) { unavailable(); }
+SentencePieceModel SentencePieceModel::from_serialized(std::string_view) { unavailable(); }
+std::vector<int> SentencePieceModel::encode(std::string_view) const { unavailable(); }
+std::vector<std::string> SentencePieceModel::encode_pieces(std::string_view) const { unavailable(); }
+std::string SentencePieceModel::decode(const std::vector<int>&) const { unavailable(); }
+int SentencePieceModel::piece_count() const { unavailable(); }
+std::string SentencePieceModel::id_to_piece(int) const { unavailable(); }
+int SentencePieceModel::piece_to_id(std::string_view) const { unavailable(); }
+int SentencePieceModel::bos_id() const { unavailable(); }
+int SentencePieceModel::eos_id() const { unavailable(); }
+int SentencePieceModel::unk_id() const { unavailable(); }
+int SentencePieceModel::pad_id() const { unavailable(); }
+bool SentencePieceModel::is_byte(int) const { unavailable(); }
+bool SentencePieceModel::is_control(int) const { unavailable(); }
+bool SentencePieceModel::is_unknown(int) const { unavailable(); }
+float SentencePieceModel::score(int) const { unavailable(); }
+std::string SentencePieceModel::serialized() const { unavailable(); }
+std::string sentencepiece_train(const std::vector<std::string>&, const SentencePieceTrainOptions&) {
+  unavailable();
+}
+
+#endif
+
+}  // namespace culturespa

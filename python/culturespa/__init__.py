@@ -1,0 +1,44 @@
+"""culturespa: Self-Pluralising Culture Alignment for LLMs (CultureSPA).
+
+The package re-exports the C++ core (``culturespa._core``) with Python
+conveniences: keyword arguments, exceptions, progress bars, and ``logging``.
+"""
+# torch must be imported before the extension so that LibTorch's Python glue
+# (libtorch_python) is initialised with the interpreter.
+import torch as _torch  # noqa: F401
+
+from . import _core
+from ._core import (
+    Cancelled,
+    LogLevel,
+    Progress,
+    SentencePieceModel,
+    build_info,
+    num_threads,
+    runtime_info,
+    sentencepiece_available,
+    sentencepiece_train,
+    set_num_threads,
+)
+from ._logging import set_log_level
+from ._progress import progress_bar
+
+__version__: str = _core.__version__
+
+_core.runtime_init()
+
+__all__ = [
+    "Cancelled",
+    "LogLevel",
+    "Progress",
+    "SentencePieceModel",
+    "__version__",
+    "build_info",
+    "num_threads",
+    "progress_bar",
+    "runtime_info",
+    "sentencepiece_available",
+    "sentencepiece_train",
+    "set_log_level",
+    "set_num_threads",
+]

@@ -1,0 +1,90 @@
+"""The ``culturespa`` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+
+def _info(args: argparse.Namespace) -> int:
+    import culturespa
+
+    build = culturespa.build_info()
+    runtime = culturespa.runtime_info()
+    report = {"culturespa": culturespa.__version__, "build": build, "runtime": runtime}
+    roundtrip = _sentencepiece_roundtrip(culturespa)
+    report["sentencepiece_roundtrip"] = roundtrip
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0 if roundtrip["ok"] or not culturespa.sentencepiece_available() else 1
+    print(f"culturespa {culturespa.__version__}")
+    print(f"  built with     {build['compiler']} ({build['build_type']})")
+    print(f"  LibTorch       {runtime['torch_version']} (compiled against {build['torch_version']}, "
+          f"CUDA {'yes' if build['cuda'] else 'no'})")
+    print(f"  BLAS           {runtime['blas']}"
+          + (f"  [{runtime['blas_library']}]" if runtime["blas_library"] else ""))
+    if runtime["blas_is_reference"]:
+        print("  WARNING        the netlib reference BLAS is ~20x slower: "
+              "apt-get install libopenblas0-openmp")
+    print(f"  threads        {runtime['num_threads']} of {runtime['hardware_threads']} "
+          f"({runtime['parallel']})")
+    print(f"  devices        {', '.join(runtime['devices'])}")
+    print(f"  sentencepiece  {build['sentencepiece']}: {roundtrip['detail']}")
+    return 0 if roundtrip["ok"] or not culturespa.sentencepiece_available() else 1
+
+
+def _sentencepiece_roundtrip(culturespa) -> dict:
+    """Trains a tiny model in-process, in the same process as LibTorch, and
+    checks that decode(encode(text)) gives the text back."""
+    if not culturespa.sentencepiece_available():
+        return {"ok": False, "detail": "not built in"}
+    sentences = [
+        "How important is family in your life?",
+        "How important are friends in your life?",
+        "Would you say that most people can be trusted?",
+        "How satisfied are you with your life as a whole these days?",
+        "Please tell me for each of the following actions whether it can always be justified.",
+    ] * 20
+    model = culturespa.SentencePieceModel.from_serialized(
+        culturespa.sentencepiece_train(sentences, vocab_size=60))
+    text = "How important is trust in your life?"
+    ids = model.encode(text)
+    back = model.decode(ids)
+    return {"ok": back == text, "detail": f"{len(ids)} ids, round trip "
+            + ("exact" if back == text else f"FAILED ({back!r})")}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="culturespa", description=__doc__)
+    parser.add_argument("--log-level", default=None,
+                        help="debug, info, warning (default), error or off")
+    sub = parser.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="versions, LibTorch build, BLAS, threads, devices")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.log_level:
+        import logging
+
+        import culturespa
+
+        logging.basicConfig(format="%(name)s %(levelname)s: %(message)s")
+        culturespa.set_log_level(args.log_level)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, OSError, RuntimeError) as error:
+        print(f"culturespa: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
