@@ -43,7 +43,7 @@ void describe_blas(RuntimeInfo& info) {
   using config_fn = char* (*)();
   auto openblas_config = reinterpret_cast<config_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
   if (openblas_config) {
-    info.blas = std::string("OpenBLAS ") + openblas_config();
+    info.blas = openblas_config();  // "OpenBLAS 0.3.21 DYNAMIC_ARCH ..."
     if (path.find("openmp") != std::string::npos) info.blas += " (openmp build)";
     else if (path.find("pthread") != std::string::npos) info.blas += " (pthread build)";
   } else if (path.find("blis") != std::string::npos) {
@@ -93,10 +93,13 @@ RuntimeInfo runtime_info() {
   info.torch_version = TORCH_VERSION;
   info.mkl = at::hasMKL();
   describe_blas(info);
-  info.parallel = at::get_parallel_info();
-  // get_parallel_info() is a multi-line report; keep its first line.
-  const auto newline = info.parallel.find('\n');
-  if (newline != std::string::npos) info.parallel.resize(newline);
+  // get_parallel_info() is a multi-line report; keep the backend's name.
+  const std::string report = at::get_parallel_info();
+  const std::string key = "ATen parallel backend: ";
+  const auto at = report.find(key);
+  info.parallel = at == std::string::npos
+                      ? "unknown"
+                      : report.substr(at + key.size(), report.find('\n', at) - at - key.size());
   info.num_threads = at::get_num_threads();
   info.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
   info.devices.push_back("cpu");
