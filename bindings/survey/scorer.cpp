@@ -96,6 +96,16 @@ py::dict question_dict(const QuestionResult& q) {
   return d;
 }
 
+py::dict topics_dict(const CultureScore& c) {
+  py::dict topics;
+  for (const auto& t : c.topics) {
+    py::dict td = counts_dict(t.counts);
+    td["alignment"] = t.alignment;
+    topics[py::str(t.topic)] = td;
+  }
+  return topics;
+}
+
 py::dict culture_dict(const CultureScore& c) {
   py::dict d = counts_dict(c.counts);
   d["culture"] = c.culture;
@@ -104,13 +114,7 @@ py::dict culture_dict(const CultureScore& c) {
   d["ci_high"] = c.ci_high;
   d["random_baseline"] = c.random_baseline;
   d["survey_questions"] = c.survey_questions;
-  py::dict topics;
-  for (const auto& t : c.topics) {
-    py::dict td = counts_dict(t.counts);
-    td["alignment"] = t.alignment;
-    topics[py::str(t.topic)] = td;
-  }
-  d["topics"] = topics;
+  d["topics"] = topics_dict(c);
   return d;
 }
 
@@ -204,7 +208,7 @@ void register_scorer(py::module_& m) {
       .def_readonly("random_baseline", &CultureScore::random_baseline)
       .def_readonly("survey_questions", &CultureScore::survey_questions)
       .def_property_readonly("counts", [](const CultureScore& c) { return counts_dict(c.counts); })
-      .def_property_readonly("topics", [](const CultureScore& c) { return culture_dict(c)["topics"]; })
+      .def_property_readonly("topics", &topics_dict)
       .def_property_readonly("questions",
                              [](const CultureScore& c) {
                                py::list out;

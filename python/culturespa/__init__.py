@@ -22,6 +22,7 @@ from ._core import (
 )
 from ._logging import set_log_level
 from ._progress import progress_bar
+from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
 
 __version__: str = _core.__version__
 
@@ -29,10 +30,14 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "CultureScore",
     "LogLevel",
     "Progress",
+    "ScoreReport",
     "SentencePieceModel",
+    "SurveyScorer",
     "__version__",
+    "answer_parse",
     "build_info",
     "num_threads",
     "progress_bar",
