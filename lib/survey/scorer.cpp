@@ -9,6 +9,7 @@
 #include <set>
 
 #include "culturespa/core/error.h"
+#include "survey/json_read.h"
 
 namespace culturespa {
 
@@ -52,36 +53,24 @@ std::vector<double> human_distribution(const Question& q, const HumanAnswers& hu
 // --- run files -------------------------------------------------------------------
 
 std::vector<RunAnswer> run_from_json(const std::string& text, const std::string& source) {
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(source + ": malformed JSON: " + e.what());
-  }
-  if (!doc.is_array()) {
-    throw FormatError(source + ": expected a JSON list of {\"Q_id\", \"answer\"} objects, found " +
-                      std::string(doc.type_name()));
-  }
+  using namespace json_read;
+  const Json doc = json_parse(text, source);
+  json_expect(doc, Json::value_t::array, source, "a JSON list of {\"Q_id\", \"answer\"} objects");
   std::vector<RunAnswer> run;
   std::map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < doc.size(); ++i) {
-    const auto& item = doc[i];
-    const std::string where = item_where(source, i);
-    if (!item.is_object()) throw FormatError(where + ": expected an object, found " + std::string(item.type_name()));
-    const auto id = item.find("Q_id");
-    if (id == item.end() || !id->is_string()) throw FormatError(where + ": missing or non-string field \"Q_id\"");
-    const auto answer = item.find("answer");
-    if (answer == item.end()) throw FormatError(where + " (" + id->get<std::string>() + "): missing field \"answer\"");
-    RunAnswer entry{id->get<std::string>(), ""};
-    if (answer->is_string()) {
-      entry.reply = answer->get<std::string>();
-    } else if (answer->is_number_integer()) {
-      entry.reply = std::to_string(answer->get<long long>());
-    } else if (answer->is_null()) {
-      entry.reply = "";  // no reply: a parse failure ("empty"), counted as such
-    } else {
-      throw FormatError(where + " (" + entry.question_id + "): field \"answer\" is " +
-                        std::string(answer->type_name()) + ", expected a string");
+    const Json& item = doc[i];
+    std::string where = item_where(source, i);
+    json_expect(item, Json::value_t::object, where, "an object");
+    RunAnswer entry{json_string(item, "Q_id", where), ""};
+    where += " (" + entry.question_id + ")";
+    const Json& answer = json_field(item, "answer", where);
+    if (answer.is_string()) {
+      entry.reply = answer.get<std::string>();
+    } else if (answer.is_number_integer()) {
+      entry.reply = std::to_string(answer.get<long long>());
+    } else if (!answer.is_null()) {  // null: no reply, a parse failure ("empty") counted as such
+      throw FormatError(where + ": field \"answer\" is " + std::string(json_type(answer)) + ", expected a string");
     }
     const auto [previous, inserted] = seen.emplace(entry.question_id, i);
     if (!inserted) {
