@@ -88,6 +88,14 @@ bool uses_self_alignment(PromptMethod method) {
 std::string self_alignment_examples_text(const Survey& survey, const Question& question,
                                          std::string_view culture, const PromptTemplates& templates,
                                          std::size_t count) {
+  // Generated questions reuse ids such as "Q5": the example list belongs to
+  // the survey's question of that id, never to a different question.
+  if (!survey.has_question(question.id) || survey.question(question.id).text != question.text ||
+      survey.question(question.id).options != question.options) {
+    throw ValueError("self-alignment prompt for question " + question.id +
+                     ": it is not a question of survey '" + survey.name +
+                     "', whose example lists the prompt needs");
+  }
   const auto ids = survey.self_alignment_example_ids(question.id, culture, count);
   if (ids.size() < count) {
     throw ValueError("self-alignment prompt for " + question.id + " and culture " +

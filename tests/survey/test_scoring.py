@@ -409,3 +409,35 @@ def test_cli_partial_run_and_bad_input(capsys, wvs, runs_dir, tmp_path):
 
     code, _, err = _cli(capsys, "score", "--survey", str(wvs["dir"]), "--answers", str(tmp_path / "no_BRA_0.json"))
     assert code == 2 and "no_BRA_0.json" in err
+
+
+# --- with the survey layer's objects ------------------------------------------------------------
+
+def test_scorer_takes_a_survey_object_and_parse_takes_a_question(wvs, runs_dir):
+    survey = culturespa.Survey.load(str(wvs["dir"]))
+    scorer = culturespa.SurveyScorer(survey, bootstrap_samples=0)
+    path = runs_dir / "wvs_result_culture_aware_IND_0.json"
+    expected, _ = reference_score(wvs, "IND", load_items(path))
+    assert scorer.score(str(path), "IND").alignment == pytest.approx(expected, abs=1e-9)
+    membership = survey.question("Q94")
+    assert membership.zero_based
+    assert culturespa.answer_parse("0.Don't belong", membership, mode="robust")["option"] == 0
+    assert culturespa.answer_parse("3", membership, mode="robust")["failure"] == "not_an_option"
+
+
+def test_in_memory_survey_and_answer_lists():
+    survey = culturespa.Survey()
+    survey.add_culture(culturespa.Culture(code="AAA", adjective="Aish", article="an"))
+    survey.add_question(culturespa.Question(id="Q1", text="One?", options=["Yes", "No"], topic="T"))
+    survey.add_question(culturespa.Question(id="Q2", text="Two?", options=["1", "2", "3", "4", "5"], topic="T"))
+    survey.set_human_answers("AAA", "Q1", {2: 0.6, 1: 0.4})
+    survey.set_human_answers("AAA", "Q2", {5: 0.5, 1: 0.5})
+    scorer = culturespa.SurveyScorer(survey, parse="robust", bootstrap_samples=0)
+    score = scorer.score([{"Q_id": "Q1", "answer": "Yes"}, ("Q2", "I'd say 3")], "AAA")
+    # m = (1, 3), g = (2, 5), n = (2, 5): 1 - sqrt(1 + 4) / sqrt(1 + 16)
+    assert score.alignment == pytest.approx(100 * (1 - math.sqrt(5) / math.sqrt(17)))
+    assert score.counts["counted"] == 2
+    with pytest.raises(ValueError, match="Q3"):
+        scorer.score([{"Q_id": "Q3", "answer": "1"}], "AAA")
+    with pytest.raises(ValueError, match="ZZZ"):
+        scorer.score([{"Q_id": "Q1", "answer": "1"}], "ZZZ")
