@@ -19,13 +19,16 @@ bool is_path(const py::object& o) {
 std::string path_string(const py::object& o) { return py::str(py::module_::import("os").attr("fspath")(o)); }
 
 // A run from Python: a path to a run file, or an iterable of {"Q_id", "answer"}
-// dicts or (question_id, reply) pairs.
+// dicts or (question_id, reply) pairs. `source` names the run in messages and
+// reports: the caller's label, else the path, else "<run>".
 std::vector<RunAnswer> run_from_python(const py::object& run, std::string& source) {
   if (is_path(run)) {
-    source = path_string(run);
+    const std::string path = path_string(run);
+    if (source.empty()) source = path;
     py::gil_scoped_release release;
-    return run_load(source);
+    return run_load(path);
   }
+  if (source.empty()) source = "<run>";
   std::vector<RunAnswer> answers;
   std::size_t index = 0;
   for (const py::handle item : run) {
@@ -272,7 +275,6 @@ void register_scorer(py::module_& m) {
       .def(
           "score",
           [](const SurveyScorer& s, const py::object& run, const std::string& culture, std::string source) {
-            if (source.empty()) source = "<run>";
             const auto answers = run_from_python(run, source);
             py::gil_scoped_release release;
             return s.score(answers, culture, source);
@@ -282,7 +284,6 @@ void register_scorer(py::module_& m) {
           "score_cultures",
           [](const SurveyScorer& s, const py::object& run, std::optional<std::vector<std::string>> cultures,
              std::string source, py::object progress) {
-            if (source.empty()) source = "<run>";
             const auto answers = run_from_python(run, source);
             std::vector<std::string> codes;
             if (cultures) {

@@ -140,7 +140,7 @@ def plot_culture_bars(reports: Union[ScoreReport, Sequence[ScoreReport], Mapping
             if c.culture not in cultures:
                 cultures.append(c.culture)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(cultures) * max(1, len(runs))), 4.5))
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(cultures) * max(1, len(runs)) + 2), 4.5))
     else:
         fig = ax.figure
     width = 0.8 / max(1, len(runs))
