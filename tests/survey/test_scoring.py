@@ -441,3 +441,25 @@ def test_in_memory_survey_and_answer_lists():
         scorer.score([{"Q_id": "Q3", "answer": "1"}], "AAA")
     with pytest.raises(ValueError, match="ZZZ"):
         scorer.score([{"Q_id": "Q1", "answer": "1"}], "ZZZ")
+
+
+def test_example_scores_the_reference_runs(tmp_path, shared_dir, repo_root, wvs, runs_dir):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(repo_root / "python"), MPLBACKEND="Agg")
+    out = tmp_path / "runs.png"
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "examples" / "python" / "score_reference_runs.py"),
+         "--shared", str(shared_dir), "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    aware = [reference_score(wvs, c, load_items(runs_dir / f"wvs_result_culture_aware_{c}_0.json"))[0]
+             for c in CULTURES]
+    unaware = [reference_score(wvs, c, load_items(runs_dir / "wvs_result_culture_unaware_0.json"))[0]
+               for c in CULTURES]
+    assert (f"average: culture-unaware {np.mean(unaware):.2f}, culture-aware {np.mean(aware):.2f}"
+            in result.stdout)
+    assert out.stat().st_size > 10_000
+    assert (tmp_path / "runs_similarity.png").stat().st_size > 10_000
