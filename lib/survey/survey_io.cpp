@@ -426,4 +426,21 @@ std::vector<Question> question_bank_load(const std::string& path) {
   return question_bank_from_json(file_read_text(path), path);
 }
 
+std::string question_bank_to_json(const std::vector<Question>& questions) {
+  Json doc = Json::array();
+  for (const auto& q : questions) {
+    Json item;
+    item["Q_id"] = q.id;
+    item["question"] = q.text;
+    item["option_lst"] = q.options;
+    if (!q.topic.empty()) item["class"] = q.topic;
+    doc.push_back(std::move(item));
+  }
+  return doc.dump(1) + "\n";
+}
+
+void question_bank_save(const std::vector<Question>& questions, const std::string& path) {
+  file_write_atomic(path, question_bank_to_json(questions));
+}
+
 }  // namespace culturespa
