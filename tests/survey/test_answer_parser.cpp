@@ -139,3 +139,34 @@ TEST_CASE("parse mode and failure names") {
   CHECK_THROWS_AS(parse_mode_from_name("fuzzy"), ValueError);
   CHECK(std::string(parse_failure_name(ParseFailure::not_an_option)) == "not_an_option");
 }
+
+TEST_CASE("any reply ends as an option id or a failure and never throws") {
+  // Deterministic random replies built from the pieces real replies are made of.
+  const std::vector<std::string> pieces = {
+      "1", "3", "10", "0", "99999999999999999999", ".", ". ", ":", "(", ")", "{", "}", "\"answer\"", "-", "–",
+      "…", "*", "_", " ", "\n", "option", "Answer", "I'd say", "I cannot", "scale of", "to", "means", "between",
+      "and", "Very important", "agree", "{\"answer\": ", "null", "[", "]", "\xff", "\xe2\x80", "%", "out of", "2.2"};
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  for (int i = 0; i < 3000; ++i) {
+    std::string reply;
+    const std::size_t length = next() % 12;
+    for (std::size_t k = 0; k < length; ++k) reply += pieces[next() % pieces.size()];
+    for (const Question* q : {&importance, &membership, &scale10}) {
+      INFO(reply);
+      ParsedAnswer robust_parsed, reference_parsed;
+      REQUIRE_NOTHROW(robust_parsed = robust(reply, *q));
+      REQUIRE_NOTHROW(reference_parsed = answer_parse(reply, *q));
+      if (robust_parsed.ok()) {
+        CHECK(q->is_option_id(*robust_parsed.option));
+      } else {
+        CHECK(robust_parsed.failure != ParseFailure::none);
+        CHECK_FALSE(robust_parsed.message.empty());
+      }
+      if (reference_parsed.ok()) CHECK(*reference_parsed.option <= kReferenceScoringMax);
+    }
+  }
+}
