@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -31,6 +32,21 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// Runs `body`, which must throw E, and checks that the message names every
+// one of `parts` (a file, field, item or value).
+template <typename E, typename Body>
+void require_throws_naming(Body&& body, std::initializer_list<std::string> parts) {
+  try {
+    body();
+  } catch (const E& e) {
+    const std::string message = e.what();
+    INFO(message);
+    for (const auto& part : parts) CHECK(message.find(part) != std::string::npos);
+    return;
+  }
+  FAIL("no exception of the expected type was thrown");
 }
 
 }  // namespace culturespa::testing

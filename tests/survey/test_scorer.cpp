@@ -13,19 +13,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-template <typename E, typename Body>
-void require_throws_naming(Body&& body, std::initializer_list<std::string> parts) {
-  try {
-    body();
-  } catch (const E& e) {
-    const std::string message = e.what();
-    INFO(message);
-    for (const auto& part : parts) CHECK(message.find(part) != std::string::npos);
-    return;
-  }
-  FAIL("no exception of the expected type was thrown");
-}
-
 // Three questions in two topics, two cultures; AAA has no gold for Q3.
 Survey tiny_survey() {
   Survey s;
@@ -114,26 +101,26 @@ TEST_CASE("a partial run is scored on what it has") {
 
 TEST_CASE("bad runs and cultures are named") {
   const SurveyScorer scorer(tiny_survey());
-  require_throws_naming<FormatError>([&] { scorer.score({{"Q9", "1"}}, "AAA", "run.json"); },
+  testing::require_throws_naming<FormatError>([&] { scorer.score({{"Q9", "1"}}, "AAA", "run.json"); },
                                      {"run.json", "item 0", "Q9"});
-  require_throws_naming<FormatError>([&] { scorer.score({{"Q1", "1"}, {"Q4", "1980"}}, "AAA", "run.json"); },
+  testing::require_throws_naming<FormatError>([&] { scorer.score({{"Q1", "1"}, {"Q4", "1980"}}, "AAA", "run.json"); },
                                      {"run.json", "item 1", "Q4", "not an evaluated"});
-  require_throws_naming<FormatError>([&] { scorer.score({{"Q1", "1"}, {"Q1", "2"}}, "AAA", "run.json"); },
+  testing::require_throws_naming<FormatError>([&] { scorer.score({{"Q1", "1"}, {"Q1", "2"}}, "AAA", "run.json"); },
                                      {"run.json", "item 1", "Q1"});
-  require_throws_naming<ValueError>([&] { scorer.score(tiny_run(), "XYZ"); }, {"XYZ", "AAA"});
-  require_throws_naming<FormatError>([] { run_from_json("[{\"Q_id\": \"Q1\", \"answer\": 1", "r.json"); },
+  testing::require_throws_naming<ValueError>([&] { scorer.score(tiny_run(), "XYZ"); }, {"XYZ", "AAA"});
+  testing::require_throws_naming<FormatError>([] { run_from_json("[{\"Q_id\": \"Q1\", \"answer\": 1", "r.json"); },
                                      {"r.json", "malformed JSON"});
-  require_throws_naming<FormatError>([] { run_from_json("{\"Q_id\": \"Q1\"}", "r.json"); }, {"r.json", "list"});
-  require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1", "answer": "1"}, {"answer": "2"}])", "r.json"); },
+  testing::require_throws_naming<FormatError>([] { run_from_json("{\"Q_id\": \"Q1\"}", "r.json"); }, {"r.json", "list"});
+  testing::require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1", "answer": "1"}, {"answer": "2"}])", "r.json"); },
                                      {"r.json", "item 1", "Q_id"});
-  require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1"}])", "r.json"); },
+  testing::require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1"}])", "r.json"); },
                                      {"r.json", "item 0", "Q1", "answer"});
-  require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1", "answer": [1]}])", "r.json"); },
+  testing::require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1", "answer": [1]}])", "r.json"); },
                                      {"r.json", "item 0", "answer"});
-  require_throws_naming<FormatError>(
+  testing::require_throws_naming<FormatError>(
       [] { run_from_json(R"([{"Q_id": "Q1", "answer": "1"}, {"Q_id": "Q1", "answer": "2"}])", "r.json"); },
       {"r.json", "item 1", "repeats item 0"});
-  require_throws_naming<FileError>([] { run_load("/nonexistent/run.json"); }, {"/nonexistent/run.json"});
+  testing::require_throws_naming<FileError>([] { run_load("/nonexistent/run.json"); }, {"/nonexistent/run.json"});
   CHECK(run_from_json(R"([{"Q_id": "Q1", "answer": 3, "question": "x"}])").at(0).reply == "3");
 }
 
@@ -143,7 +130,7 @@ TEST_CASE("the culture of a run file comes from its name") {
   CHECK(run_culture_from_path("run_Bish_1.json", s) == "BBB");
   CHECK_FALSE(run_culture_from_path("wvs_result_culture_unaware_0.json", s).has_value());
   CHECK_FALSE(run_culture_from_path("AAA_run.json", s).has_value());  // not between underscores
-  require_throws_naming<ValueError>([&] { run_culture_from_path("x_AAA_BBB_0.json", s); }, {"AAA", "BBB"});
+  testing::require_throws_naming<ValueError>([&] { run_culture_from_path("x_AAA_BBB_0.json", s); }, {"AAA", "BBB"});
 }
 
 TEST_CASE("distribution-level scores") {
@@ -155,8 +142,8 @@ TEST_CASE("distribution-level scores") {
   CHECK(s.wasserstein_similarity == Approx(100 * (1 + (1 - 0.7 / 2)) / 2));
   // expected ids 4 and 0 against gold 4 and 1
   CHECK(s.expected_alignment == Approx(100 * (1 - 1.0 / std::sqrt(9.0 + 4.0))));
-  require_throws_naming<ValueError>([&] { scorer.score_distributions({{"Q1", {1, 0}}}, "BBB"); }, {"Q1", "2 values"});
-  require_throws_naming<ValueError>([&] { scorer.score_distributions({{"Q1", {1, -1, 0, 0}}}, "BBB"); }, {"Q1"});
+  testing::require_throws_naming<ValueError>([&] { scorer.score_distributions({{"Q1", {1, 0}}}, "BBB"); }, {"Q1", "2 values"});
+  testing::require_throws_naming<ValueError>([&] { scorer.score_distributions({{"Q1", {1, -1, 0, 0}}}, "BBB"); }, {"Q1"});
 }
 
 TEST_CASE("paired comparison of two runs") {
@@ -184,7 +171,7 @@ TEST_CASE("similarity matrices of gold and model answers") {
   SimilarityMatrix three{{"A", "B", "C"}, {{100, 50, 20}, {50, 100, 70}, {20, 70, 100}}};
   SimilarityMatrix same_order{{"C", "B", "A"}, {{100, 9, 1}, {9, 100, 5}, {1, 5, 100}}};
   CHECK(similarity_rank_correlation(three, same_order) == Approx(1.0));
-  require_throws_naming<ValueError>([&] { similarity_rank_correlation(three, gold); }, {"pairs"});
+  testing::require_throws_naming<ValueError>([&] { similarity_rank_correlation(three, gold); }, {"pairs"});
 }
 
 TEST_CASE("reports as JSON, CSV and Markdown") {

@@ -18,19 +18,6 @@ void write_file(const fs::path& path, const std::string& text) {
 }
 
 // REQUIREs that `body` throws E with every one of `parts` in its message.
-template <typename E, typename Body>
-void require_throws_naming(Body&& body, std::initializer_list<std::string> parts) {
-  try {
-    body();
-  } catch (const E& e) {
-    const std::string message = e.what();
-    INFO(message);
-    for (const auto& part : parts) CHECK(message.find(part) != std::string::npos);
-    return;
-  }
-  FAIL("no exception of the expected type was thrown");
-}
-
 // A two-question survey in the reference format, with `proportions` as its
 // proportions file.
 fs::path tiny_reference(const std::string& name, const std::string& proportions,
@@ -50,14 +37,14 @@ TEST_CASE("built-in cultures follow the paper") {
   CHECK(cultures_builtin().front().code == "USA");
   CHECK(culture_from_code("NZL").adjective == "New Zealand");
   CHECK(culture_from_code("IND").article == "an");
-  require_throws_naming<ValueError>([] { culture_from_code("XYZ"); }, {"XYZ"});
+  testing::require_throws_naming<ValueError>([] { culture_from_code("XYZ"); }, {"XYZ"});
 }
 
 TEST_CASE("question option ids and labels") {
   Question q{"Q94", "Member?", {"No", "Inactive", "Active"}, "", true};
   CHECK(q.labels() == std::vector<std::string>{"0", "1", "2"});
   CHECK(q.option_text(0) == "No");
-  require_throws_naming<ValueError>([&] { q.option_text(3); }, {"Q94", "3"});
+  testing::require_throws_naming<ValueError>([&] { q.option_text(3); }, {"Q94", "3"});
   q.zero_based = false;
   CHECK(q.labels() == std::vector<std::string>{"1", "2", "3"});
   CHECK(q.option_text(3) == "Active");
@@ -114,9 +101,9 @@ TEST_CASE("wvs7 preset applies the reference conventions") {
   CHECK(ranking.back() == "NZL");   // 48.5
   CHECK(s.self_alignment_examples("Q1").size() == 258);
   CHECK(s.self_alignment_examples("Q1").front() == "Q5");
-  require_throws_naming<ValueError>([&] { s.question("Q999"); }, {"Q999"});
-  require_throws_naming<ValueError>([&] { s.human_answers("XYZ", "Q1"); }, {"XYZ"});
-  require_throws_naming<ValueError>([&] { s.questions_of_topic("Cooking"); }, {"Cooking"});
+  testing::require_throws_naming<ValueError>([&] { s.question("Q999"); }, {"Q999"});
+  testing::require_throws_naming<ValueError>([&] { s.human_answers("XYZ", "Q1"); }, {"XYZ"});
+  testing::require_throws_naming<ValueError>([&] { s.questions_of_topic("Cooking"); }, {"Cooking"});
 }
 
 TEST_CASE("generated question banks load into Question") {
@@ -145,14 +132,14 @@ TEST_CASE("bad question banks name the file and the item") {
   const auto dir = testing::scratch_dir("bank-bad");
   const auto path = (dir / "bank.json").string();
   write_file(path, R"([{"Q_id": "Q0", "question": "x", "option_lst": ["a"]},)");
-  require_throws_naming<FormatError>([&] { question_bank_load(path); }, {path, "malformed JSON"});
+  testing::require_throws_naming<FormatError>([&] { question_bank_load(path); }, {path, "malformed JSON"});
   write_file(path, R"([{"Q_id": "Q0", "question": "x", "option_lst": ["a"]}, {"Q_id": "Q1", "question": "y"}])");
-  require_throws_naming<FormatError>([&] { question_bank_load(path); }, {path, "item 1", "Q1", "option_lst"});
+  testing::require_throws_naming<FormatError>([&] { question_bank_load(path); }, {path, "item 1", "Q1", "option_lst"});
   write_file(path, R"([{"Q_id": "Q0", "question": "x", "option_lst": ["a"]}, {"Q_id": "Q0", "question": "y", "option_lst": ["a"]}])");
-  require_throws_naming<FormatError>([&] { question_bank_load(path); }, {path, "Q0", "repeats"});
+  testing::require_throws_naming<FormatError>([&] { question_bank_load(path); }, {path, "Q0", "repeats"});
   write_file(path, R"([{"Q_id": "Q0", "question": "x", "option_lst": [1, 2]}])");
-  require_throws_naming<FormatError>([&] { question_bank_load(path); }, {path, "Q0", "option_lst[0]"});
-  require_throws_naming<FileError>([&] { question_bank_load((dir / "missing.json").string()); }, {"missing.json"});
+  testing::require_throws_naming<FormatError>([&] { question_bank_load(path); }, {path, "Q0", "option_lst[0]"});
+  testing::require_throws_naming<FileError>([&] { question_bank_load((dir / "missing.json").string()); }, {"missing.json"});
 }
 
 TEST_CASE("bad reference files name the file and the item") {
@@ -165,40 +152,40 @@ TEST_CASE("bad reference files name the file and the item") {
   CHECK_FALSE(ok.human_answers("USA", "Q1"));
 
   dir = tiny_reference("ref-json", R"({"KEN": {"Q1": {"1": 0.5,}}})");
-  require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
+  testing::require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
                                      {"proportions_group_by_country.json", "malformed JSON"});
   dir = tiny_reference("ref-unknown-q", R"({"KEN": {"Q7": {"1": 1.0}}})");
-  require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
+  testing::require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
                                      {"proportions_group_by_country.json", "KEN", "Q7"});
   dir = tiny_reference("ref-option", R"({"KEN": {"Q1": {"3": 1.0}}})");
-  require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
+  testing::require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
                                      {"proportions_group_by_country.json", "KEN", "Q1", "option 3"});
   dir = tiny_reference("ref-culture", R"({"XYZ": {"Q1": {"1": 1.0}}})");
-  require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
+  testing::require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
                                      {"proportions_group_by_country.json", "XYZ"});
   dir = tiny_reference("ref-options", R"({})", R"([{"Q_id": "Q1", "question": "Q one?"}])");
-  require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
+  testing::require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
                                      {"wvs_questions.json", "Q1", "option_lst"});
   dir = tiny_reference("ref-sim", R"({})");
   write_file(dir / "country_similarity.json", R"({"KEN": {"ATL": 50}})");
-  require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
+  testing::require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
                                      {"country_similarity.json", "ATL"});
   dir = tiny_reference("ref-examples", R"({})");
   write_file(dir / "self_alignment_examples.json", R"({"Q1": ["Q94", "Q5"]})");
-  require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
+  testing::require_throws_naming<FormatError>([&] { survey_load_reference(dir.string(), conventions); },
                                      {"self_alignment_examples.json", "Q1", "Q5"});
   const auto empty = testing::scratch_dir("ref-empty");
-  require_throws_naming<FileError>([&] { survey_load_reference(empty.string(), conventions); },
+  testing::require_throws_naming<FileError>([&] { survey_load_reference(empty.string(), conventions); },
                                    {"wvs_questions.json"});
 }
 
 TEST_CASE("an evaluated question needs options") {
   Survey s;
-  require_throws_naming<ValueError>([&] { s.add_question(Question{"Q9", "Born?", {}, "", false}); }, {"Q9", "no options"});
+  testing::require_throws_naming<ValueError>([&] { s.add_question(Question{"Q9", "Born?", {}, "", false}); }, {"Q9", "no options"});
   s.add_question(Question{"Q9", "Born?", {}, "", false}, /*evaluated=*/false);
   CHECK(s.evaluated_ids().empty());
-  require_throws_naming<ValueError>([&] { s.set_evaluated("Q9", true); }, {"Q9"});
-  require_throws_naming<ValueError>([&] { s.add_question(Question{"Q9", "Again", {"a"}, "", false}); }, {"Q9", "already"});
+  testing::require_throws_naming<ValueError>([&] { s.set_evaluated("Q9", true); }, {"Q9"});
+  testing::require_throws_naming<ValueError>([&] { s.add_question(Question{"Q9", "Again", {"a"}, "", false}); }, {"Q9", "already"});
 }
 
 TEST_CASE("culturespa format round trip keeps everything") {
@@ -250,20 +237,20 @@ TEST_CASE("bad culturespa survey files name the file and the item") {
   CHECK(ok.gold("ATL", "A") == 2);
   CHECK(ok.topics() == std::vector<std::string>{"Food"});
 
-  require_throws_naming<FormatError>([&] { load(R"({"questions": [)"); }, {path, "malformed JSON"});
-  require_throws_naming<FormatError>([&] { load(R"({"questions": [{"id": "A", "text": "Tea?"}]})"); },
+  testing::require_throws_naming<FormatError>([&] { load(R"({"questions": [)"); }, {path, "malformed JSON"});
+  testing::require_throws_naming<FormatError>([&] { load(R"({"questions": [{"id": "A", "text": "Tea?"}]})"); },
                                      {path, "questions[0]", "A", "options"});
-  require_throws_naming<FormatError>(
+  testing::require_throws_naming<FormatError>(
       [&] { load(R"({"questions": [{"id": "A", "text": "Tea?", "options": ["Y"]}], "human_answers": {"KEN": {"B": {"1": 1}}}})"); },
       {path, "KEN", "B"});
-  require_throws_naming<FormatError>(
+  testing::require_throws_naming<FormatError>(
       [&] { load(R"({"questions": [{"id": "A", "text": "Tea?", "options": ["Y"]}], "human_answers": {"KEN": {"A": {"2": 1}}}})"); },
       {path, "KEN", "A", "option 2"});
-  require_throws_naming<FormatError>(
+  testing::require_throws_naming<FormatError>(
       [&] { load(R"({"questions": [{"id": "A", "text": "Tea?", "options": ["Y"]}], "human_answers": {"XYZ": {"A": {"1": 1}}}})"); },
       {path, "XYZ"});
-  require_throws_naming<FormatError>([&] { load(R"({"cultures": ["XYZ"], "questions": []})"); }, {path, "XYZ"});
-  require_throws_naming<FormatError>([&] { load(R"({"format": "other", "questions": []})"); }, {path, "format"});
+  testing::require_throws_naming<FormatError>([&] { load(R"({"cultures": ["XYZ"], "questions": []})"); }, {path, "XYZ"});
+  testing::require_throws_naming<FormatError>([&] { load(R"({"format": "other", "questions": []})"); }, {path, "format"});
 }
 
 TEST_CASE("question banks save and load back") {
