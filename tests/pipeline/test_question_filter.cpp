@@ -2,7 +2,6 @@
 #include "culturespa/pipeline/question_filter.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 #include "support.h"
 
@@ -20,16 +19,7 @@ Question make(const std::string& id, const std::string& text, std::vector<std::s
   return q;
 }
 
-// TEMPORARY: a minimal reader of the reference's question files until the
-// survey layer's question_bank_load lands on this branch.
-std::vector<Question> read_bank(const std::filesystem::path& path) {
-  const auto doc = nlohmann::json::parse(file_read_text(path.string()));
-  std::vector<Question> out;
-  for (const auto& item : doc)
-    out.push_back(make(item.at("Q_id").get<std::string>(), item.at("question").get<std::string>(),
-                       item.at("option_lst").get<std::vector<std::string>>(), item.value("class", "")));
-  return out;
-}
+std::vector<Question> read_bank(const std::filesystem::path& path) { return question_bank_load(path.string()); }
 
 const Question& find(const std::vector<Question>& qs, const std::string& id) {
   for (const auto& q : qs)
@@ -53,7 +43,7 @@ TEST_CASE("filter: reference rules on the reference's 13,000 generated questions
   const auto generated = questions_merge_renumber(topics);
   REQUIRE(generated.size() == 13000);
   CHECK(generated[1000].id == "Q1000");
-  const auto seeds = read_bank(shared / "wvs/wvs_questions.json");
+  const auto seeds = survey_load_wvs7((shared / "wvs").string()).questions();
   REQUIRE(seeds.size() == 291);
 
   const auto result = QuestionFilter().apply(generated, seeds);
