@@ -1,0 +1,30 @@
+// Conversions between the pipeline's C++ records and Python dicts, shared by
+// the pipeline's binding files. Questions are dicts {"id", "text", "options",
+// "topic", "zero_based"}; the reference's key names ("Q_id", "question",
+// "option_lst", "class") are accepted on input too.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "culturespa/pipeline/contrast.h"
+#include "culturespa/survey/survey.h"
+
+namespace culturespa::bindings {
+
+Question question_from_py(const py::handle& record);
+py::dict question_to_py(const Question& question);
+std::vector<Question> questions_from_py(const py::iterable& records);
+py::list questions_to_py(const std::vector<Question>& questions);
+
+// An answer record {"question_id" | "Q_id", "reply" | "answer", "distribution"}.
+AnswerSet answer_set_from_py(const py::iterable& records, const std::string& culture);
+py::list answer_set_to_py(const AnswerSet& answers);
+
+py::dict contrast_pair_to_py(const ContrastPair& pair);
+ContrastPair contrast_pair_from_py(const py::handle& record);
+std::vector<ContrastPair> contrast_pairs_from_py(const py::iterable& records);
+py::list contrast_pairs_to_py(const std::vector<ContrastPair>& pairs);
+
+}  // namespace culturespa::bindings
