@@ -25,6 +25,8 @@ void register_progress(py::module_& m);
 void register_version(py::module_& m);
 void register_runtime(py::module_& m);
 void register_sentencepiece(py::module_& m);
+void register_survey(py::module_& m);
+void register_prompts(py::module_& m);
 void register_question_filter(py::module_& m);
 void register_contrast(py::module_& m);
 void register_stage_files(py::module_& m);

@@ -11,6 +11,8 @@ PYBIND11_MODULE(_core, m) {
   register_version(m);
   register_runtime(m);
   register_sentencepiece(m);
+  register_survey(m);
+  register_prompts(m);
   register_question_filter(m);
   register_contrast(m);
   register_stage_files(m);

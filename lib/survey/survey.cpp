@@ -247,10 +247,11 @@ std::vector<std::string> Survey::similarity_ranking(std::string_view culture) co
   auto row = similarity_row(culture);
   row.erase(std::remove_if(row.begin(), row.end(), [&](const auto& e) { return e.first == culture; }),
             row.end());
+  // The reference sorts ascending (stably) and reads the tail backwards.
   std::stable_sort(row.begin(), row.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
+                   [](const auto& a, const auto& b) { return a.second < b.second; });
   std::vector<std::string> out;
-  for (auto& e : row) out.push_back(std::move(e.first));
+  for (auto it = row.rbegin(); it != row.rend(); ++it) out.push_back(it->first);
   return out;
 }
 

@@ -3,63 +3,17 @@
 #include <filesystem>
 #include <regex>
 
-#include <nlohmann/json.hpp>
+#include "culturespa/survey/survey.h"
 
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
-#include "culturespa/survey/survey.h"
+#include "survey/json_read.h"
 
 namespace culturespa {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
-
-// The JSON document of `source` (a file name or "<string>"); key order kept.
-Json json_parse(const std::string& text, const std::string& source) {
-  try {
-    return Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    throw FormatError(source + ": malformed JSON: " + e.what());
-  }
-}
-
-Json json_load(const std::string& path) { return json_parse(file_read_text(path), path); }
-
-const char* json_type(const Json& j) { return j.type_name(); }
-
-void json_expect(const Json& j, Json::value_t type, const std::string& where,
-                 const char* expected) {
-  const bool ok = type == Json::value_t::number_float
-                      ? j.is_number()
-                      : (j.type() == type ||
-                         (type == Json::value_t::number_integer && j.is_number_integer()));
-  if (!ok) {
-    throw FormatError(where + ": expected " + expected + ", found " + json_type(j));
-  }
-}
-
-const Json& json_field(const Json& object, const char* key, const std::string& where) {
-  const auto it = object.find(key);
-  if (it == object.end()) throw FormatError(where + ": missing field \"" + key + "\"");
-  return *it;
-}
-
-std::string json_string(const Json& object, const char* key, const std::string& where) {
-  const Json& value = json_field(object, key, where);
-  json_expect(value, Json::value_t::string, where + ": field \"" + key + "\"", "a string");
-  return value.get<std::string>();
-}
-
-std::vector<std::string> json_string_list(const Json& value, const std::string& where) {
-  json_expect(value, Json::value_t::array, where, "a list of strings");
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    json_expect(value[i], Json::value_t::string, where + "[" + std::to_string(i) + "]", "a string");
-    out.push_back(value[i].get<std::string>());
-  }
-  return out;
-}
+using namespace json_read;
 
 // A question of the reference format ({"Q_id", "question", "option_lst"}) or
 // of a generated-question bank, item `index` of `source`.
@@ -429,6 +383,13 @@ std::string topic_from_file_name(const std::string& source) {
   return k < topics_wvs7().size() ? topics_wvs7()[k] : std::string();
 }
 
+// The reference answers a generated question with ids 0..n-1 when its first
+// option is a number equal to 0 ("0", "00"), as its question template does.
+bool options_count_from_zero(const std::vector<std::string>& options) {
+  if (options.empty() || options[0].empty()) return false;
+  return std::all_of(options[0].begin(), options[0].end(), [](char c) { return c == '0'; });
+}
+
 }  // namespace
 
 std::vector<Question> question_bank_from_json(const std::string& text, const std::string& source) {
@@ -442,6 +403,7 @@ std::vector<Question> question_bank_from_json(const std::string& text, const std
     const std::string where = source + ": item " + std::to_string(i) + " (" + q.id + ")";
     if (q.options.empty()) throw FormatError(where + ": option_lst is empty");
     q.topic = doc[i].contains("class") ? json_string(doc[i], "class", where) : file_topic;
+    q.zero_based = options_count_from_zero(q.options);
     if (const auto [it, fresh] = seen.emplace(q.id, i); !fresh) {
       throw FormatError(where + ": Q_id repeats item " + std::to_string(it->second));
     }

@@ -22,6 +22,19 @@ from ._core import (
 )
 from ._logging import set_log_level
 from ._progress import progress_bar
+from .survey import (
+    Culture,
+    PromptMethod,
+    Prompts,
+    PromptTemplates,
+    Question,
+    Survey,
+    SurveyPrompt,
+    build_prompt,
+    build_prompts,
+    cultures_builtin,
+    question_bank_load,
+)
 
 __version__: str = _core.__version__
 
@@ -29,13 +42,24 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "Culture",
     "LogLevel",
     "Progress",
+    "PromptMethod",
+    "PromptTemplates",
+    "Prompts",
+    "Question",
     "SentencePieceModel",
+    "Survey",
+    "SurveyPrompt",
     "__version__",
     "build_info",
+    "build_prompt",
+    "build_prompts",
+    "cultures_builtin",
     "num_threads",
     "progress_bar",
+    "question_bank_load",
     "runtime_info",
     "sentencepiece_available",
     "sentencepiece_train",

@@ -118,7 +118,8 @@ class Survey {
   void set_similarity(std::string_view culture, std::string_view other, double score);
   std::optional<double> similarity(std::string_view culture, std::string_view other) const;
   // The other cultures with a stored similarity to `culture`, most similar
-  // first; ties keep the stored order. Empty when the table has no row.
+  // first. Equal scores come in reverse stored order: the reference sorts the
+  // row ascending (stably) and reads it backwards. Empty without a row.
   std::vector<std::string> similarity_ranking(std::string_view culture) const;
   // The stored row of `culture` in stored order.
   std::vector<std::pair<std::string, double>> similarity_row(std::string_view culture) const;
@@ -198,7 +199,8 @@ void survey_save(const Survey& survey, const std::string& path);
 
 // A generated-question bank: a JSON list of {"Q_id", "question",
 // "option_lst", "class", "prompt"} as the reference's generated-question files
-// hold it. Each item becomes a one-based Question keeping its Q_id; its topic
+// hold it. Each item becomes a Question keeping its Q_id, one-based unless its
+// first option is the number 0 ("0": the reference's rule); its topic
 // is `class`, else the WVS topic of the file name's "topic_<k>" index, else
 // empty. FormatError naming the file and the item for malformed items or a
 // repeated Q_id.
