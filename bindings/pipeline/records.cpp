@@ -16,7 +16,7 @@ py::object get(const py::dict& d, std::initializer_list<const char*> keys) {
 
 py::dict as_dict(const py::handle& record, const char* what) {
   if (!py::isinstance<py::dict>(record))
-    throw ValueError(std::string(what) + " records must be dicts, got " +
+    throw ValueError(std::string(what) + " records must be dicts (or Question objects), got " +
                      std::string(py::str(py::type::of(record).attr("__name__"))));
   return py::reinterpret_borrow<py::dict>(record);
 }
@@ -30,6 +30,7 @@ std::string required_string(const py::dict& d, std::initializer_list<const char*
 }  // namespace
 
 Question question_from_py(const py::handle& record) {
+  if (py::isinstance<Question>(record)) return py::cast<Question>(record);
   const py::dict d = as_dict(record, "question");
   Question q;
   q.id = required_string(d, {"id", "Q_id", "question_id"}, "question");
@@ -44,15 +45,7 @@ Question question_from_py(const py::handle& record) {
   return q;
 }
 
-py::dict question_to_py(const Question& q) {
-  py::dict d;
-  d["id"] = q.id;
-  d["text"] = q.text;
-  d["options"] = q.options;
-  d["topic"] = q.topic;
-  d["zero_based"] = q.zero_based;
-  return d;
-}
+py::object question_to_py(const Question& q) { return py::cast(q); }
 
 std::vector<Question> questions_from_py(const py::iterable& records) {
   std::vector<Question> out;

@@ -1,7 +1,8 @@
 // Conversions between the pipeline's C++ records and Python dicts, shared by
-// the pipeline's binding files. Questions are dicts {"id", "text", "options",
-// "topic", "zero_based"}; the reference's key names ("Q_id", "question",
-// "option_lst", "class") are accepted on input too.
+// the pipeline's binding files. Questions go out as culturespa.Question and
+// come in as Question objects or dicts {"id", "text", "options", "topic",
+// "zero_based"} (the reference's "Q_id", "question", "option_lst", "class"
+// are accepted too). Answers and pairs are dicts.
 #pragma once
 
 #include <string>
@@ -14,7 +15,7 @@
 namespace culturespa::bindings {
 
 Question question_from_py(const py::handle& record);
-py::dict question_to_py(const Question& question);
+py::object question_to_py(const Question& question);
 std::vector<Question> questions_from_py(const py::iterable& records);
 py::list questions_to_py(const std::vector<Question>& questions);
 

@@ -21,7 +21,7 @@ ContrastRule contrast_rule_from_name(const std::string& name) {
   throw ValueError("contrast rule '" + name + "' is unknown (expected 'reference' or 'distributional')");
 }
 
-const CultureContrast& ContrastReport::culture(const std::string& code) const {
+const ContrastCultureReport& ContrastReport::culture(const std::string& code) const {
   for (const auto& c : cultures)
     if (c.culture == code) return c;
   throw ValueError("contrast report: no culture '" + code + "'");
@@ -134,7 +134,7 @@ ContrastResult ContrastDetector::detect(const std::vector<Question>& questions, 
   ProgressReporter reporter(progress, "contrast", aware.size() * unaware.answers.size(), 1024);
 
   for (const auto& set : aware) {
-    CultureContrast culture;
+    ContrastCultureReport culture;
     culture.culture = set.culture;
     const auto aware_index = index_answers(set, "culture-aware (" + set.culture + ")");
     for (const auto& a : set.answers)

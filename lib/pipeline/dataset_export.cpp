@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "culturespa/core/error.h"
@@ -33,6 +34,14 @@ DatasetMode dataset_mode_from_name(const std::string& name) {
   if (name == "joint") return DatasetMode::joint;
   if (name == "specific") return DatasetMode::specific;
   throw ValueError("dataset mode '" + name + "' is unknown (expected joint or specific)");
+}
+
+PromptBuilder prompt_builder_culture_aware(const PromptTemplates& templates, const std::vector<Culture>& cultures) {
+  auto survey = std::make_shared<Survey>();
+  for (const auto& c : cultures) survey->add_culture(c);
+  return [survey, templates](const Question& question, const std::string& culture) {
+    return prompt_build(*survey, question, PromptMethod::culture_aware, culture, templates).conversation;
+  };
 }
 
 double dataset_hash_unit(const std::string& key) {

@@ -79,7 +79,7 @@ struct ContrastCounts {
   std::size_t invalid = 0;    // compared but not valid (unparseable, out of range, bad distribution)
 };
 
-struct CultureContrast {
+struct ContrastCultureReport {
   std::string culture;
   ContrastCounts counts;
   std::map<std::string, ContrastCounts> per_topic;  // topic ("" when unknown) -> counts
@@ -89,10 +89,10 @@ struct CultureContrast {
 
 struct ContrastReport {
   ContrastRule rule = ContrastRule::reference;
-  std::vector<CultureContrast> cultures;             // in the order given
+  std::vector<ContrastCultureReport> cultures;             // in the order given
   ContrastCounts total;                              // all cultures together
   std::map<std::string, ContrastCounts> per_topic;   // all cultures together
-  const CultureContrast& culture(const std::string& code) const;  // ValueError when absent
+  const ContrastCultureReport& culture(const std::string& code) const;  // ValueError when absent
 };
 
 struct ContrastResult {

@@ -12,6 +12,7 @@
 
 #include "culturespa/core/progress.h"
 #include "culturespa/pipeline/contrast.h"
+#include "culturespa/survey/prompts.h"
 #include "culturespa/text/conversation.h"
 
 namespace culturespa {
@@ -20,6 +21,12 @@ namespace culturespa {
 // speaking for `culture` (a code such as "KEN"). The exporter holds no prompt
 // text of its own: the caller's builder decides it.
 using PromptBuilder = std::function<Conversation(const Question& question, const std::string& culture)>;
+
+// The reference's culture-aware answering prompt (survey/prompts.h:
+// PromptMethod::culture_aware with `templates`) for any of `cultures`; a
+// culture code outside them is a ValueError naming it.
+PromptBuilder prompt_builder_culture_aware(const PromptTemplates& templates = PromptTemplates::reference(),
+                                           const std::vector<Culture>& cultures = cultures_builtin());
 
 enum class DatasetFormat {
   alpaca,      // a JSON list of {instruction, input, output, system} + dataset_info.json
