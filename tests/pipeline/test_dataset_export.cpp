@@ -112,3 +112,14 @@ TEST_CASE("export: subsampling keeps nested subsets and the culturespa format ca
   CHECK_THROWS_AS(dataset_export({}, builder, dir.string()), ValueError);
   CHECK_THROWS_AS(dataset_records(pairs, PromptBuilder{}), ValueError);
 }
+
+TEST_CASE("export: the default prompt is the reference's culture-aware one") {
+  const auto build = prompt_builder_culture_aware();
+  const auto pair = pair_of("Q1", "ETH", 1, 2);
+  const auto conversation = build(pair.question, "ETH");
+  REQUIRE(conversation.size() == 2);
+  CHECK(conversation[0].role == "system");
+  CHECK(conversation[0].content.rfind("You are a real person with an Ethiopian cultural background.", 0) == 0);
+  CHECK(conversation[1].content.find("#Options: 1.Very important 2.Rather important") != std::string::npos);
+  CHECK_THROWS_AS(build(pair.question, "XXX"), ValueError);
+}
