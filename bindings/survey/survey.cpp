@@ -63,6 +63,10 @@ void register_survey(py::module_& m) {
       .def_property_readonly("last_option_id", &Question::last_option_id)
       .def("is_option_id", &Question::is_option_id, py::arg("option_id"))
       .def("option_text", &Question::option_text, py::arg("option_id"))
+      .def("__eq__", [](const Question& a, const Question& b) {
+        return a.id == b.id && a.text == b.text && a.options == b.options && a.topic == b.topic &&
+               a.zero_based == b.zero_based;
+      })
       .def("__repr__", &question_repr);
 
   py::class_<SurveyTopic>(m, "SurveyTopic")
@@ -211,6 +215,9 @@ void register_survey(py::module_& m) {
       py::arg("path"), "A generated-question file as a list of Question.");
   m.def("question_bank_from_json", &question_bank_from_json, py::arg("text"), py::kw_only(),
         py::arg("source") = "<string>");
+  m.def("question_bank_to_json", &question_bank_to_json, py::arg("questions"));
+  m.def("question_bank_save", &question_bank_save, py::arg("questions"), py::arg("path"),
+        "Writes the questions in the reference's bank format, atomically.");
 }
 
 }  // namespace culturespa::bindings

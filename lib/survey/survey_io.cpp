@@ -15,17 +15,31 @@ namespace {
 
 using namespace json_read;
 
-// A question of the reference format ({"Q_id", "question", "option_lst"}) or
-// of a generated-question bank, item `index` of `source`.
-Question reference_question(const Json& item, std::size_t index, const std::string& source) {
-  std::string where = source + ": item " + std::to_string(index);
+// The field names of a question object in each format.
+struct QuestionKeys {
+  const char* id;
+  const char* text;
+  const char* options;
+};
+constexpr QuestionKeys kReferenceKeys{"Q_id", "question", "option_lst"};
+constexpr QuestionKeys kCulturespaKeys{"id", "text", "options"};
+
+// A question's id, text and options; `where` (e.g. "file: item 3") gets the
+// id appended for the caller's later messages.
+Question question_from_json(const Json& item, std::string& where, const QuestionKeys& keys) {
   json_expect(item, Json::value_t::object, where, "an object");
   Question q;
-  q.id = json_string(item, "Q_id", where);
+  q.id = json_string(item, keys.id, where);
   where += " (" + q.id + ")";
-  q.text = json_string(item, "question", where);
-  q.options = json_string_list(json_field(item, "option_lst", where), where + ": option_lst");
+  q.text = json_string(item, keys.text, where);
+  q.options = json_string_list(json_field(item, keys.options, where), where + ": " + keys.options);
   return q;
+}
+
+// Item `index` of a reference questions file or generated-question bank.
+Question reference_question(const Json& item, std::size_t index, const std::string& source) {
+  std::string where = source + ": item " + std::to_string(index);
+  return question_from_json(item, where, kReferenceKeys);
 }
 
 int option_id_from_key(const std::string& key, const std::string& where) {
@@ -284,12 +298,7 @@ Survey survey_from_json(const std::string& text, const std::string& source) {
   for (std::size_t i = 0; i < questions.size(); ++i) {
     const Json& item = questions[i];
     std::string where = source + ": questions[" + std::to_string(i) + "]";
-    json_expect(item, Json::value_t::object, where, "an object");
-    Question q;
-    q.id = json_string(item, "id", where);
-    where += " (" + q.id + ")";
-    q.text = json_string(item, "text", where);
-    q.options = json_string_list(json_field(item, "options", where), where + ": options");
+    Question q = question_from_json(item, where, kCulturespaKeys);
     if (item.contains("topic")) q.topic = json_string(item, "topic", where);
     bool evaluated = true;
     if (const auto z = item.find("zero_based"); z != item.end()) {
@@ -415,6 +424,23 @@ std::vector<Question> question_bank_from_json(const std::string& text, const std
 std::vector<Question> question_bank_load(const std::string& path) {
   file_require_exists(path, "question bank");
   return question_bank_from_json(file_read_text(path), path);
+}
+
+std::string question_bank_to_json(const std::vector<Question>& questions) {
+  Json doc = Json::array();
+  for (const auto& q : questions) {
+    Json item;
+    item["Q_id"] = q.id;
+    item["question"] = q.text;
+    item["option_lst"] = q.options;
+    if (!q.topic.empty()) item["class"] = q.topic;
+    doc.push_back(std::move(item));
+  }
+  return doc.dump(1) + "\n";
+}
+
+void question_bank_save(const std::vector<Question>& questions, const std::string& path) {
+  file_write_atomic(path, question_bank_to_json(questions));
 }
 
 }  // namespace culturespa

@@ -28,6 +28,8 @@ from ._core import (
     python_repr_list,
     question_bank_from_json,
     question_bank_load,
+    question_bank_save,
+    question_bank_to_json,
     template_format,
     topics_wvs7,
 )
@@ -159,6 +161,8 @@ __all__ = [
     "python_repr_list",
     "question_bank_from_json",
     "question_bank_load",
+    "question_bank_save",
+    "question_bank_to_json",
     "questions_dataframe",
     "template_format",
     "topics_wvs7",

@@ -265,3 +265,25 @@ TEST_CASE("bad culturespa survey files name the file and the item") {
   require_throws_naming<FormatError>([&] { load(R"({"cultures": ["XYZ"], "questions": []})"); }, {path, "XYZ"});
   require_throws_naming<FormatError>([&] { load(R"({"format": "other", "questions": []})"); }, {path, "format"});
 }
+
+TEST_CASE("question banks save and load back") {
+  const auto dir = testing::scratch_dir("bank-save");
+  const std::vector<Question> bank = {
+      Question{"Q0", "Spend or save?", {"Spend", "Save", "Don't know"}, "Economic Values", false},
+      Question{"Q1", "Rate 0-2", {"0", "1", "2"}, "", true},
+  };
+  const auto path = (dir / "bank.json").string();
+  question_bank_save(bank, path);
+  const auto again = question_bank_load(path);
+  REQUIRE(again.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(again[i].id == bank[i].id);
+    CHECK(again[i].text == bank[i].text);
+    CHECK(again[i].options == bank[i].options);
+    CHECK(again[i].topic == bank[i].topic);
+    CHECK(again[i].zero_based == bank[i].zero_based);
+  }
+  const auto doc = nlohmann::ordered_json::parse(file_read_text(path));
+  CHECK(doc[0]["class"] == "Economic Values");
+  CHECK_FALSE(doc[1].contains("class"));
+}

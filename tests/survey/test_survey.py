@@ -170,3 +170,15 @@ def test_bad_input_names_file_and_item(tmp_path):
     bank = _write(tmp_path / "bank.json", [{"Q_id": "Q0", "question": "x", "option_lst": []}])
     with pytest.raises(ValueError, match=r"bank\.json.*item 0 \(Q0\).*empty"):
         question_bank_load(bank)
+
+
+def test_question_bank_save(tmp_path):
+    from culturespa.survey import question_bank_save
+    bank = [Question(id="Q0", text="Spend or save?", options=["Spend", "Save"], topic="Economic Values"),
+            Question(id="Q1", text="Rate", options=["0", "1"], zero_based=True)]
+    path = tmp_path / "bank.json"
+    question_bank_save(bank, str(path))
+    assert json.loads(path.read_text()) == [
+        {"Q_id": "Q0", "question": "Spend or save?", "option_lst": ["Spend", "Save"], "class": "Economic Values"},
+        {"Q_id": "Q1", "question": "Rate", "option_lst": ["0", "1"]}]
+    assert question_bank_load(str(path)) == bank

@@ -207,5 +207,10 @@ void survey_save(const Survey& survey, const std::string& path);
 std::vector<Question> question_bank_load(const std::string& path);
 std::vector<Question> question_bank_from_json(const std::string& text,
                                               const std::string& source = "<string>");
+// The reference's bank format for `questions` ({"Q_id", "question",
+// "option_lst", "class"} per item; "class" only when the topic is set), which
+// question_bank_load reads back; question_bank_save writes it atomically.
+std::string question_bank_to_json(const std::vector<Question>& questions);
+void question_bank_save(const std::vector<Question>& questions, const std::string& path);
 
 }  // namespace culturespa
