@@ -20,10 +20,6 @@ void register_stage_files(py::module_& m) {
       "Reads an answer file (JSON list or JSONL); returns (questions, answers).");
   m.def("culture_from_answer_file_name", &culture_from_answer_file_name, py::arg("path"));
   m.def(
-      "questions_save",
-      [](const std::string& path, py::iterable questions) { questions_save(path, questions_from_py(questions)); },
-      py::arg("path"), py::arg("questions"), "Writes questions as a question bank (atomically).");
-  m.def(
       "contrast_pairs_save",
       [](const std::string& path, py::iterable pairs) { contrast_pairs_save(path, contrast_pairs_from_py(pairs)); },
       py::arg("path"), py::arg("pairs"), "Writes contrast pairs as JSONL (atomically).");

@@ -77,10 +77,6 @@ std::vector<std::string> string_list(const json& value, const std::string& where
   return out;
 }
 
-json question_json(const Question& q) {
-  return json{{"Q_id", q.id}, {"question", q.text}, {"option_lst", q.options}, {"class", q.topic}};
-}
-
 json counts_json(const ContrastCounts& c) {
   return json{{"compared", c.compared}, {"valid", c.valid}, {"same", c.same},
               {"different", c.different}, {"invalid", c.invalid}};
@@ -93,12 +89,6 @@ json per_topic_json(const std::map<std::string, ContrastCounts>& per_topic) {
 }
 
 }  // namespace
-
-void questions_save(const std::string& path, const std::vector<Question>& questions) {
-  json doc = json::array();
-  for (const auto& q : questions) doc.push_back(question_json(q));
-  file_write_atomic(path, doc.dump(1) + "\n");
-}
 
 AnswerFile answer_file_load(const std::string& path, const std::string& culture) {
   bool jsonl = false;

@@ -72,6 +72,7 @@ def _load_questions(path: str):
 def _filter(args: argparse.Namespace) -> int:
     import culturespa
     from culturespa import pipeline
+    from culturespa.survey import question_bank_save
 
     generated = pipeline.load_generated_questions(args.input)
     seeds = _load_questions(args.seeds) if args.seeds else []
@@ -80,7 +81,7 @@ def _filter(args: argparse.Namespace) -> int:
         near_duplicate_ngram=args.near_duplicate_ngram, min_options=args.min_options,
         max_options=args.max_options, drop_duplicate_options=args.drop_duplicate_options)
     result = qfilter.apply(generated, seeds, progress=args.progress or None)
-    pipeline.questions_save(args.output, result.questions)
+    question_bank_save(result.questions, args.output)
     if args.report:
         _write_json_atomic(args.report, result.report)
     for name, count in result.counts().items():

@@ -23,7 +23,6 @@ from ._core import (
     jensen_shannon_divergence,
     question_bank_load,
     questions_merge_renumber,
-    questions_save,
 )
 from ._progress import ProgressArg, resolve_progress
 from .survey import questions_dataframe
@@ -47,7 +46,6 @@ __all__ = [
     "jensen_shannon_divergence",
     "load_generated_questions",
     "questions_merge_renumber",
-    "questions_save",
 ]
 
 

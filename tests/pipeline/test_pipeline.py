@@ -317,3 +317,15 @@ def test_cli_stages_end_to_end(shared_dir, tmp_path):
     out = subprocess.run(run + ["contrast", "--unaware", str(runs / "wvs_result_culture_unaware_0.json"),
                                 "--output", str(tmp_path / "none.jsonl")], **env_cwd)
     assert out.returncode != 0
+
+
+def test_progress_and_cancellation():
+    questions = [{"id": f"Q{i}", "text": f"question number {i}?", "options": ["a", "b"]} for i in range(50)]
+    seen = []
+    culturespa.QuestionFilter().apply(questions, progress=lambda p: seen.append((p.stage, p.done)))
+    assert seen and seen[0][0] == "filter" and seen[-1][1] == 4  # 4 steps ran
+    with pytest.raises(culturespa.Cancelled):
+        culturespa.QuestionFilter().apply(questions, progress=lambda p: False)
+    unaware = [{"question_id": q["id"], "reply": "1"} for q in questions]
+    with pytest.raises(culturespa.Cancelled):
+        culturespa.ContrastDetector().detect(questions, unaware, {"KEN": unaware}, progress=lambda p: False)

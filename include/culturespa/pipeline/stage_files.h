@@ -14,10 +14,6 @@
 
 namespace culturespa {
 
-// Writes questions as a question bank (a JSON list of {"Q_id", "question",
-// "option_lst", "class"}), the format question_bank_load reads.
-void questions_save(const std::string& path, const std::vector<Question>& questions);
-
 // A model's answers as a stage file holds them, with the questions it names.
 struct AnswerFile {
   AnswerSet answers;
