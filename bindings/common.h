@@ -29,5 +29,9 @@ void register_survey(py::module_& m);
 void register_prompts(py::module_& m);
 void register_answer_parser(py::module_& m);
 void register_scorer(py::module_& m);
+void register_question_filter(py::module_& m);
+void register_contrast(py::module_& m);
+void register_stage_files(py::module_& m);
+void register_dataset_export(py::module_& m);
 
 }  // namespace culturespa::bindings

@@ -15,4 +15,8 @@ PYBIND11_MODULE(_core, m) {
   register_prompts(m);
   register_answer_parser(m);
   register_scorer(m);
+  register_question_filter(m);
+  register_contrast(m);
+  register_stage_files(m);
+  register_dataset_export(m);
 }

@@ -22,6 +22,13 @@ from ._core import (
 )
 from ._logging import set_log_level
 from ._progress import progress_bar
+from .pipeline import (
+    ContrastDetector,
+    ContrastResult,
+    FilterResult,
+    QuestionFilter,
+    export_dataset,
+)
 from .survey import (
     Culture,
     PromptMethod,
@@ -43,8 +50,11 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "ContrastDetector",
+    "ContrastResult",
     "Culture",
     "CultureScore",
+    "FilterResult",
     "LogLevel",
     "Progress",
     "PromptMethod",
@@ -52,6 +62,7 @@ __all__ = [
     "Prompts",
     "Question",
     "ScoreReport",
+    "QuestionFilter",
     "SentencePieceModel",
     "Survey",
     "SurveyPrompt",
@@ -62,6 +73,7 @@ __all__ = [
     "build_prompt",
     "build_prompts",
     "cultures_builtin",
+    "export_dataset",
     "num_threads",
     "progress_bar",
     "question_bank_load",

@@ -110,6 +110,163 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_questions(path: str):
+    """A question bank file, or a survey (a reference folder or culturespa survey file)."""
+    import os
+
+    import culturespa
+
+    if os.path.isdir(path):
+        return list(culturespa.Survey.load(path).questions)
+    try:
+        return culturespa.question_bank_load(path)
+    except ValueError:
+        return list(culturespa.Survey.load(path).questions)
+
+
+def _filter(args: argparse.Namespace) -> int:
+    import culturespa
+    from culturespa import pipeline
+    from culturespa.survey import question_bank_save
+
+    generated = pipeline.load_generated_questions(args.input)
+    seeds = _load_questions(args.seeds) if args.seeds else []
+    qfilter = culturespa.QuestionFilter(
+        reference=not args.no_reference, near_duplicate_threshold=args.near_duplicate_threshold,
+        near_duplicate_ngram=args.near_duplicate_ngram, min_options=args.min_options,
+        max_options=args.max_options, drop_duplicate_options=args.drop_duplicate_options)
+    result = qfilter.apply(generated, seeds, progress=args.progress or None)
+    question_bank_save(result.questions, args.output)
+    if args.report:
+        _write_json_atomic(args.report, result.report)
+    for name, count in result.counts().items():
+        print(f"{name:22s} {count}")
+    return 0
+
+
+def _parse_aware(spec: str):
+    from culturespa import pipeline
+
+    if "=" in spec:
+        code, path = spec.split("=", 1)
+        return code, path
+    code = pipeline.culture_from_answer_file_name(spec)
+    if not code:
+        raise ValueError(f"cannot tell the culture of {spec}: write CODE=FILE "
+                         "(file names like wvs_result_culture_aware_KEN_0.json name it)")
+    return code, spec
+
+
+def _contrast(args: argparse.Namespace) -> int:
+    import culturespa
+    from culturespa import pipeline
+
+    if not args.aware:
+        raise ValueError("no culture-aware answer files given (--aware CODE=FILE ...): empty cultures list")
+    questions, unaware = pipeline.answer_file_load(args.unaware)
+    if args.questions:
+        questions = _load_questions(args.questions)
+    aware = {}
+    for spec in args.aware:
+        code, path = _parse_aware(spec)
+        if code in aware:
+            raise ValueError(f"culture {code} is given twice (--aware)")
+        aware[code] = pipeline.answer_file_load(path, code)[1]
+    detector = culturespa.ContrastDetector(
+        rule=args.rule, min_answer=args.min_answer, max_answer=args.max_answer,
+        jsd_threshold=args.jsd_threshold, require_argmax_change=args.require_argmax_change)
+    result = detector.detect(questions, unaware, aware, progress=args.progress or None)
+    result.save(args.output)
+    if args.report:
+        _write_json_atomic(args.report, result.report)
+    print(f"{'culture':8s} {'valid':>6s} {'same':>6s} {'different':>9s} {'invalid':>7s} {'missing':>7s}")
+    for c in result.report["cultures"]:
+        print(f"{c['culture']:8s} {c['valid']:6d} {c['same']:6d} {c['different']:9d} {c['invalid']:7d} "
+              f"{len(c['missing_ids']):7d}")
+    total = result.report["total"]
+    print(f"{'total':8s} {total['valid']:6d} {total['same']:6d} {total['different']:9d} {total['invalid']:7d}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import culturespa
+
+    templates = culturespa.PromptTemplates.load(args.prompts) if args.prompts else None
+    summary = culturespa.export_dataset(
+        args.pairs, args.output, format=args.format, mode=args.mode, templates=templates,
+        answer_with_option_text=args.option_text, validation_fraction=args.validation,
+        subsample_fraction=args.fraction, seed=args.seed, name=args.name,
+        progress=args.progress or None)
+    print(f"{summary['pairs_sampled']} of {summary['pairs_in']} pairs")
+    for path in summary["files"]:
+        count = summary["records"].get(path)
+        print(f"  {path}" + (f"  ({count} records)" if count is not None else ""))
+    return 0
+
+
+def _write_json_atomic(path: str, document) -> None:
+    import os
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    with os.fdopen(handle, "w") as out:
+        json.dump(document, out, indent=1)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+def _add_pipeline_commands(sub) -> None:
+    flt = sub.add_parser("filter", help="filter generated questions (reference rules + options)")
+    flt.add_argument("--input", nargs="+", required=True,
+                     help="question-bank files, merged in this order and renumbered Q0..")
+    flt.add_argument("--output", required=True, help="kept questions (a question-bank JSON file)")
+    flt.add_argument("--seeds", help="seed questions for duplicate detection (a survey folder or file)")
+    flt.add_argument("--report", help="write the per-step, per-topic report here (JSON)")
+    flt.add_argument("--no-reference", action="store_true", help="skip the reference's three rules")
+    flt.add_argument("--near-duplicate-threshold", type=float, default=0.0,
+                     help="drop questions whose word n-gram Jaccard similarity to an earlier one "
+                          "reaches this (default 0: off)")
+    flt.add_argument("--near-duplicate-ngram", type=int, default=3, help="n of the word n-grams (default 3)")
+    flt.add_argument("--min-options", type=int, default=0, help="lower bound on options (default 0: none)")
+    flt.add_argument("--max-options", type=int, default=0, help="upper bound on options (default 0: none)")
+    flt.add_argument("--drop-duplicate-options", action="store_true",
+                     help="drop questions listing an option twice")
+    flt.add_argument("--progress", action="store_true", help="show a progress bar")
+    flt.set_defaults(run=_filter)
+
+    con = sub.add_parser("contrast", help="find culture-related pairs in culture-aware vs unaware answers")
+    con.add_argument("--unaware", required=True, help="culture-unaware answer file (JSON list or JSONL)")
+    con.add_argument("--aware", nargs="*", default=[],
+                     help="culture-aware answer files, CODE=FILE or named *culture_aware_<CODE>_<n>.json")
+    con.add_argument("--output", required=True, help="contrast pairs (JSONL)")
+    con.add_argument("--questions", help="questions (bank or survey) when the answer files lack them, "
+                                         "or to give topics")
+    con.add_argument("--report", help="write the valid/same/different report here (JSON)")
+    con.add_argument("--rule", default="reference", choices=["reference", "distributional"])
+    con.add_argument("--min-answer", type=int, default=0)
+    con.add_argument("--max-answer", type=int, default=15)
+    con.add_argument("--jsd-threshold", type=float, default=0.1)
+    con.add_argument("--require-argmax-change", action="store_true")
+    con.add_argument("--progress", action="store_true", help="show a progress bar")
+    con.set_defaults(run=_contrast)
+
+    exp = sub.add_parser("export", help="write contrast pairs as training sets")
+    exp.add_argument("--pairs", required=True, help="contrast pairs (JSONL from `culturespa contrast`)")
+    exp.add_argument("--format", default="alpaca", choices=["alpaca", "sharegpt", "culturespa"])
+    exp.add_argument("--mode", default="joint", choices=["joint", "specific"])
+    exp.add_argument("--output", required=True, help="output folder")
+    exp.add_argument("--prompts", help="prompt templates (prompts.json shape; default: the reference's)")
+    exp.add_argument("--option-text", action="store_true", help="answer with label and option text")
+    exp.add_argument("--validation", type=float, default=0.0, help="validation share of question ids")
+    exp.add_argument("--fraction", type=float, default=1.0, help="subsample this share of question ids")
+    exp.add_argument("--seed", type=int, default=0, help="salt of the split/subsample hashes")
+    exp.add_argument("--name", default="culturespa", help="file-name stem and dataset_info key")
+    exp.add_argument("--progress", action="store_true", help="show a progress bar")
+    exp.set_defaults(run=_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="culturespa", description=__doc__)
     parser.add_argument("--log-level", default=None,
@@ -136,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.set_defaults(run=_score)
+    _add_pipeline_commands(sub)
     return parser
 
 

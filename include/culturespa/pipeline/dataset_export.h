@@ -1,0 +1,105 @@
+// culturespa/pipeline/dataset_export.h: culture-related pairs as SFT data.
+//
+// Turns contrast pairs into training sets that LLaMA-Factory (Alpaca), TRL
+// (messages JSONL) or culturespa itself read (docs/pipeline.md, "export").
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "culturespa/core/progress.h"
+#include "culturespa/pipeline/contrast.h"
+#include "culturespa/survey/prompts.h"
+#include "culturespa/text/conversation.h"
+
+namespace culturespa {
+
+// Builds the (system, user) conversation that asks `question` of a model
+// speaking for `culture` (a code such as "KEN"). The exporter holds no prompt
+// text of its own: the caller's builder decides it.
+using PromptBuilder = std::function<Conversation(const Question& question, const std::string& culture)>;
+
+// The reference's culture-aware answering prompt (survey/prompts.h:
+// PromptMethod::culture_aware with `templates`) for any of `cultures`; a
+// culture code outside them is a ValueError naming it.
+PromptBuilder prompt_builder_culture_aware(const PromptTemplates& templates = PromptTemplates::reference(),
+                                           const std::vector<Culture>& cultures = cultures_builtin());
+
+enum class DatasetFormat {
+  alpaca,      // a JSON list of {instruction, input, output, system} + dataset_info.json
+  sharegpt,    // JSONL of {"messages": [{"role", "content"}, ...]}
+  culturespa,  // JSONL with question id, topic, culture, both answers, rule, score
+};
+enum class DatasetMode {
+  joint,     // all cultures in one set, each item with its culture's prompt
+  specific,  // one set per culture
+};
+
+const char* dataset_format_name(DatasetFormat format);
+DatasetFormat dataset_format_from_name(const std::string& name);  // ValueError when unknown
+const char* dataset_mode_name(DatasetMode mode);
+DatasetMode dataset_mode_from_name(const std::string& name);  // ValueError when unknown
+
+struct DatasetExportOptions {
+  DatasetFormat format = DatasetFormat::alpaca;  // default: LLaMA-Factory's Alpaca
+  DatasetMode mode = DatasetMode::joint;         // default: one set for all cultures
+  // Output text: the answer label ("3"), as the reference trains; with this
+  // set, the label and the option text as the prompts list options ("3.Rather
+  // important"), where the answer is one of the question's options.
+  bool answer_with_option_text = false;  // default: label only
+  // Share of question ids in the validation split (0: no validation file).
+  double validation_fraction = 0.0;  // default: all train
+  // Share of question ids kept (the reference's 10%..90% data-quantity
+  // ablation); smaller fractions keep subsets of larger ones.
+  double subsample_fraction = 1.0;  // default: all
+  // Salt of the id hashes deciding split and subsample; change it for another draw.
+  std::uint64_t seed = 0;
+  std::string name = "culturespa";  // file names and dataset_info.json keys start with it
+};
+
+// One training example.
+struct DatasetRecord {
+  std::string question_id;
+  std::string culture;
+  std::string split;  // "train" or "validation"
+  Conversation prompt;  // what the builder made (system, user)
+  std::string output;   // the assistant's answer
+  const ContrastPair* pair = nullptr;  // the pair it came from (valid while the pairs live)
+};
+
+// Where a question id falls, from a 64-bit FNV-1a hash, followed by
+// MurmurHash3's fmix64 finaliser, of "<seed>:<id>" (for the split) and
+// "<seed>:subsample:<id>" (for subsampling), mapped to [0, 1) as
+// (hash >> 11) / 2^53. Documented so that other tools can reproduce it.
+double dataset_hash_unit(const std::string& key);
+bool dataset_is_validation(const std::string& question_id, const DatasetExportOptions& options);
+bool dataset_is_sampled(const std::string& question_id, const DatasetExportOptions& options);
+
+// The answer text of a pair as the options say.
+std::string dataset_output_text(const ContrastPair& pair, bool answer_with_option_text);
+
+// Records for `pairs` after subsampling, in pair order. ValueError for a
+// fraction outside its range or an empty builder.
+std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+                                           const DatasetExportOptions& options = {});
+
+// What dataset_export wrote.
+struct DatasetExportSummary {
+  std::vector<std::string> files;                 // paths written, in order
+  std::map<std::string, std::size_t> records;     // file path -> records in it
+  std::size_t pairs_in = 0;                       // pairs given
+  std::size_t pairs_sampled = 0;                  // pairs left after subsampling
+};
+
+// Writes the datasets into `dir` (created when missing): per set
+// "<name>[_<CULTURE>]_train.<ext>" and, when validation_fraction > 0,
+// "..._validation.<ext>"; for Alpaca also dataset_info.json naming every file.
+// Each file is written atomically. ValueError for no pairs.
+DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+                                    const std::string& dir, const DatasetExportOptions& options = {},
+                                    ProgressCallback progress = {});
+
+}  // namespace culturespa
