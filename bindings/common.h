@@ -25,5 +25,7 @@ void register_progress(py::module_& m);
 void register_version(py::module_& m);
 void register_runtime(py::module_& m);
 void register_sentencepiece(py::module_& m);
+void register_tokenizer(py::module_& m);
+void register_chat_template(py::module_& m);
 
 }  // namespace culturespa::bindings

@@ -11,4 +11,6 @@ PYBIND11_MODULE(_core, m) {
   register_version(m);
   register_runtime(m);
   register_sentencepiece(m);
+  register_chat_template(m);
+  register_tokenizer(m);
 }

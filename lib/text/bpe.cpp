@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <queue>
 
@@ -20,7 +21,7 @@ const char* const kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 constexpr std::size_t kCacheMaxWordBytes = 64;
-constexpr std::size_t kCacheMaxEntries = 1 << 18;
+std::atomic<std::uint64_t> next_engine_serial{1};
 
 std::string type_of(const json& node) {
   if (!node.is_object() || !node.contains("type") || !node["type"].is_string()) return "";
@@ -124,6 +125,7 @@ std::unique_ptr<BpeEngine> BpeEngine::from_tokenizer_json(const std::string& jso
     throw FormatError(path + ": no \"model\" object; not a Hugging Face tokenizer.json");
   }
   std::unique_ptr<BpeEngine> engine(new BpeEngine());
+  engine->serial_ = next_engine_serial++;
   auto& e = *engine;
   const json& model = root["model"];
   std::string model_type = type_of(model);
@@ -480,34 +482,43 @@ void BpeEngine::encode_plain(std::string_view text, std::vector<int>& out) const
   }
 }
 
+namespace {
+
+// A direct-mapped cache of recent words per thread: no locks, and survey text
+// (a few thousand distinct words) stays in it. Entries carry the serial number
+// of their engine, so a freed engine's entries are never taken for another's.
+struct WordCacheSlot {
+  std::uint64_t serial = 0;
+  std::string word;
+  std::vector<int> ids;
+};
+constexpr std::size_t kWordCacheSlots = 1 << 13;
+
+std::uint64_t word_hash(std::string_view word) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : word) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+
+}  // namespace
+
 void BpeEngine::bpe_word(std::string_view word, std::vector<int>& out) const {
-  if (ignore_merges_) {
-    const auto& table = byte_level_ ? raw_bytes_to_id_ : token_to_id_;
-    const auto it = table.find(std::string(word));
-    if (it != table.end()) {
-      out.push_back(it->second);
-      return;
-    }
-  }
   if (word.size() > kCacheMaxWordBytes) {
     bpe_word_uncached(word, out);
     return;
   }
-  std::string key(word);
-  {
-    std::shared_lock lock(cache_mutex_);
-    const auto it = cache_.find(key);
-    if (it != cache_.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
+  thread_local std::vector<WordCacheSlot> slots(kWordCacheSlots);
+  auto& slot = slots[word_hash(word) & (kWordCacheSlots - 1)];
+  if (slot.serial == serial_ && slot.word == word) {
+    out.insert(out.end(), slot.ids.begin(), slot.ids.end());
+    return;
   }
   const std::size_t before = out.size();
   bpe_word_uncached(word, out);
-  std::vector<int> ids(out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
-  std::unique_lock lock(cache_mutex_);
-  if (cache_.size() >= kCacheMaxEntries) cache_.clear();
-  cache_.emplace(std::move(key), std::move(ids));
+  slot.serial = serial_;
+  slot.word.assign(word);
+  slot.ids.assign(out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
 }
 
 void BpeEngine::initial_symbols(std::string_view word, std::vector<int>& symbols) const {
@@ -547,6 +558,14 @@ void BpeEngine::initial_symbols(std::string_view word, std::vector<int>& symbols
 }
 
 void BpeEngine::bpe_word_uncached(std::string_view word, std::vector<int>& out) const {
+  if (ignore_merges_) {
+    const auto& table = byte_level_ ? raw_bytes_to_id_ : token_to_id_;
+    const auto it = table.find(std::string(word));
+    if (it != table.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
   std::vector<int> ids;
   ids.reserve(word.size());
   initial_symbols(word, ids);

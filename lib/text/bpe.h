@@ -9,8 +9,6 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -157,9 +155,7 @@ class BpeEngine {
   std::vector<PreTokenizerStep> pre_tokenizers_;
   std::vector<DecoderStep> decoders_;
 
-  // Words seen before; bounded, cleared when full.
-  mutable std::shared_mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int>> cache_;
+  std::uint64_t serial_ = 0;  // tells this engine's entries in the per-thread word cache
 };
 
 }  // namespace culturespa::text_detail
