@@ -22,6 +22,7 @@ from ._core import (
 )
 from ._logging import set_log_level
 from ._progress import progress_bar
+from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
 
 __version__: str = _core.__version__
 
@@ -29,13 +30,17 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "IncrementalDecoder",
     "LogLevel",
     "Progress",
     "SentencePieceModel",
+    "Tokenizer",
     "__version__",
     "build_info",
+    "chat_render",
     "num_threads",
     "progress_bar",
+    "register_chat_format",
     "runtime_info",
     "sentencepiece_available",
     "sentencepiece_train",
