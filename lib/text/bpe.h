@@ -64,6 +64,11 @@ std::string unicode_normalize(std::string_view text, UnicodeForm form);
 std::string utf8_sanitize(std::string_view text);
 bool utf8_is_valid(std::string_view text);
 
+// Bytes of the UTF-8 character that starts with `lead` (1 for a stray byte).
+inline std::size_t utf8_char_length(unsigned char lead) {
+  return lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+}
+
 // The GPT-2 byte <-> printable character table of byte-level BPE.
 const std::array<std::string, 256>& byte_level_alphabet();
 

@@ -65,7 +65,7 @@ std::size_t incomplete_tail(const std::string& s) {
   for (std::size_t back = 1; back <= std::min<std::size_t>(4, n); ++back) {
     const unsigned char c = static_cast<unsigned char>(s[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
-    const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    const std::size_t need = text_detail::utf8_char_length(c);
     return need > back ? back : 0;
   }
   return 0;
