@@ -173,7 +173,9 @@ std::unique_ptr<BpeEngine> BpeEngine::from_tokenizer_json(const std::string& jso
       const std::string scheme =
           node.value("prepend_scheme", node.value("add_prefix_space", true) ? "always" : "never");
       if (scheme == "never") {
-        step.prepend_first = false;
+        step.prepend = false;
+      } else if (scheme == "first") {
+        step.prepend_only_first = true;
       } else if (scheme != "always" && scheme != "first") {
         throw ConfigError(where + ": prepend_scheme '" + scheme + "' is unknown");
       }
@@ -432,7 +434,7 @@ std::string BpeEngine::normalize(std::string_view text) const {
   return s;
 }
 
-void BpeEngine::encode_plain(std::string_view text, std::vector<int>& out) const {
+void BpeEngine::encode_plain(std::string_view text, std::vector<int>& out, bool at_text_start) const {
   if (text.empty()) return;
   std::string normalized = normalize(text);
   if (normalized.empty()) return;
@@ -448,7 +450,8 @@ void BpeEngine::encode_plain(std::string_view text, std::vector<int>& out) const
     }
     if (step.kind == PreTokenizerStep::Kind::metaspace) {
       replace_all(normalized, " ", step.replacement);
-      if (step.prepend_first && normalized.compare(0, step.replacement.size(), step.replacement) != 0) {
+      if (step.prepend && (at_text_start || !step.prepend_only_first) &&
+          normalized.compare(0, step.replacement.size(), step.replacement) != 0) {
         normalized.insert(0, step.replacement);
       }
       next.clear();

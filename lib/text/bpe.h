@@ -86,7 +86,8 @@ struct PreTokenizerStep {
   std::shared_ptr<Regex> regex;  // split_regex, byte_level with use_regex
   bool add_prefix_space = false;  // byte_level
   std::string replacement;        // metaspace
-  bool prepend_first = true;      // metaspace: prepend_scheme first/always
+  bool prepend = true;            // metaspace: prepend_scheme first or always
+  bool prepend_only_first = false;  // metaspace: prepend_scheme first
   bool metaspace_split = true;
 };
 
@@ -118,8 +119,10 @@ class BpeEngine {
                                                      const std::string& folder);
 
   // Normalizes, pre-tokenizes and runs BPE on text free of added tokens;
-  // appends ids to `out`. `text` must be valid UTF-8.
-  void encode_plain(std::string_view text, std::vector<int>& out) const;
+  // appends ids to `out`. `text` must be valid UTF-8. `at_text_start`: the
+  // piece begins the input (not after an added token), for Metaspace's
+  // prepend_scheme "first".
+  void encode_plain(std::string_view text, std::vector<int>& out, bool at_text_start = true) const;
   // Runs the decoder chain on token strings; the bytes may end mid-character.
   std::string decode_tokens(const std::vector<std::string>& tokens) const;
 

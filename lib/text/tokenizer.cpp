@@ -128,10 +128,10 @@ struct Tokenizer::Impl {
     return std::nullopt;
   }
 
-  void encode_text(std::string_view text, std::vector<int>& out) const {
+  void encode_text(std::string_view text, std::vector<int>& out, bool at_text_start = true) const {
     if (text.empty()) return;
     if (bpe) {
-      bpe->encode_plain(text, out);
+      bpe->encode_plain(text, out, at_text_start);
     } else {
       const auto ids = spm->encode(text);
       out.insert(out.end(), ids.begin(), ids.end());
@@ -159,7 +159,7 @@ struct Tokenizer::Impl {
       if (match->lstrip) {
         while (plain_end > plain_start && is_space(text[plain_end - 1])) --plain_end;
       }
-      encode_text(text.substr(plain_start, plain_end - plain_start), out);
+      encode_text(text.substr(plain_start, plain_end - plain_start), out, plain_start == 0);
       out.push_back(match->id);
       pos += match->content.size();
       if (match->rstrip) {
@@ -167,7 +167,7 @@ struct Tokenizer::Impl {
       }
       plain_start = pos;
     }
-    encode_text(text.substr(plain_start), out);
+    encode_text(text.substr(plain_start), out, plain_start == 0);
   }
 
   // Decoded bytes; may end inside a character or hold ill-formed bytes.

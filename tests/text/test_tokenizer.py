@@ -321,3 +321,41 @@ def test_folder_metadata_and_incremental_decoding(loaded):
     prompt = mistral.apply_chat_template(CONVERSATIONS[1], format="mistral")
     assert prompt == "<s>[INST] " + WVS_USER + " [/INST]"
     assert mistral.encode_chat(CONVERSATIONS[1], format="mistral")[:2] == [1, 733]  # <s>, "▁["
+
+
+def test_prefer_chooses_between_tokenizer_json_and_model(tmp_path):
+    folder = write_tiny_tokenizer(tmp_path / "both")
+    (folder / "tokenizer.model").write_bytes(b"not a sentencepiece model")
+    assert "tokenizer.json" in culturespa.Tokenizer.from_folder(str(folder)).description
+    with pytest.raises(ValueError):  # corrupt model, or a build without sentencepiece: both say so
+        culturespa.Tokenizer.from_folder(str(folder), prefer="tokenizer.model")
+    with pytest.raises(ValueError, match="prefer"):
+        culturespa.Tokenizer.from_folder(str(folder), prefer="vocab.txt")
+
+
+def test_decode_takes_numpy_arrays(tmp_path):
+    np = pytest.importorskip("numpy")
+    tok = culturespa.Tokenizer.from_folder(str(write_tiny_tokenizer(tmp_path / "tiny")))
+    ids = tok.encode("hello world")
+    assert tok.decode(np.asarray(ids, dtype=np.int64)) == "hello world"
+
+
+def test_metaspace_variant_of_mistral_matches_hf_tokenizers(fixtures, tmp_path, shared_dir):
+    """Newer LLaMA/Mistral conversions use a Metaspace pre-tokenizer instead of Prepend/Replace."""
+    tokenizers = pytest.importorskip("tokenizers")
+    doc = json.loads((fixtures / "mistral/tokenizer.json").read_text(encoding="utf-8"))
+    doc["normalizer"] = None
+    for scheme in ("first", "always"):
+        doc["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": scheme,
+                                "split": False}
+        doc["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": scheme,
+                          "split": False}
+        folder = tmp_path / scheme
+        folder.mkdir()
+        (folder / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
+        ours = culturespa.Tokenizer.from_folder(str(folder))
+        hf = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+        for text in survey_texts(shared_dir)[:20] + random_texts(3, 50) + ["<s>[INST] Hi [/INST]"]:
+            expected = hf.encode(text, add_special_tokens=True).ids
+            assert ours.encode(text, parse_special=True) == expected, (scheme, text)
+            assert ours.decode(expected) == hf.decode(expected, skip_special_tokens=False), (scheme, text)
