@@ -359,3 +359,22 @@ def test_metaspace_variant_of_mistral_matches_hf_tokenizers(fixtures, tmp_path, 
             expected = hf.encode(text, add_special_tokens=True).ids
             assert ours.encode(text, parse_special=True) == expected, (scheme, text)
             assert ours.decode(expected) == hf.decode(expected, skip_special_tokens=False), (scheme, text)
+
+
+def test_live_oracle_python_sentencepiece_llama2(fixtures, shared_dir):
+    if not culturespa.sentencepiece_available():
+        pytest.skip("built with CULTURESPA_SENTENCEPIECE=off")
+    spm = pytest.importorskip("sentencepiece")
+    model = str(fixtures / "llama2/tokenizer.model")
+    theirs = spm.SentencePieceProcessor(model_file=model)
+    ours = culturespa.Tokenizer.from_folder(str(fixtures / "llama2"))
+    assert ours.bos_id == 1 and ours.eos_id == 2 and ours.adds_bos
+    for text in survey_texts(shared_dir) + random_texts(11):
+        expected = theirs.encode(text)
+        assert ours.encode(text, add_special_tokens=False) == expected, text
+        assert ours.encode(text) == [1] + expected
+        assert ours.decode(expected) == theirs.decode(expected), text
+    decoder = culturespa.IncrementalDecoder(ours)
+    text = "Kenya 🇰🇪 中文 — café\n3"
+    streamed = "".join(decoder.push(i) for i in theirs.encode(text))
+    assert streamed + decoder.flush() == text
