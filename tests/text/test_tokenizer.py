@@ -70,7 +70,7 @@ def random_texts(seed, count=200):
     rng = random.Random(seed)
     pools = ["abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", " ", "  \t\n\r",
              ".,;:!?'\"()-[]{}<>/#@", "éèàüöñçÉ", "中文漢字日本語", "привет", "مرحبا", "हिन्दी",
-             "😀👍🏽🇰🇪", "'s 're 've 'll 'd"]
+             "😀👍🏽🇰🇪", "'s 're 've 'll 'd", "e\u0301a\u0308\u0323\u1100\u1161"]
     texts = []
     for _ in range(count):
         parts = []
