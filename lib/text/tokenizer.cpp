@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
-#include <set>
 #include <unordered_map>
 #include <unordered_set>
 

@@ -35,7 +35,6 @@ void write_all(const fs::path& path, const std::string& text) {
 std::string tiny_tokenizer_json(bool pairs_format) {
   json vocab = json::object();
   // The 256 byte-level characters get ids 0..255 in byte order.
-  const std::string printable_ranges = "";
   int next = 256;
   std::vector<std::string> alphabet(256);
   for (int b = 0; b < 256; ++b) {
