@@ -378,3 +378,32 @@ def test_live_oracle_python_sentencepiece_llama2(fixtures, shared_dir):
     text = "Kenya 🇰🇪 中文 — café\n3"
     streamed = "".join(decoder.push(i) for i in theirs.encode(text))
     assert streamed + decoder.flush() == text
+
+
+# Meta's Llama-2-chat template and Mistral-7B-Instruct-v0.1's, as their tokenizer_config.json files
+# publish them (no copy in ../shared). culturespa recognises these texts as "llama2" and "mistral".
+LLAMA2_CHAT_TEMPLATE = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'system' %}{{ '<<SYS>>\\n' + content.strip() + '\\n<</SYS>>\\n\\n' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}"
+MISTRAL_INSTRUCT_TEMPLATE = "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
+
+
+@pytest.mark.parametrize("source,format_name,with_system", [
+    (LLAMA2_CHAT_TEMPLATE, "llama2", True),
+    (MISTRAL_INSTRUCT_TEMPLATE, "mistral", False),
+])
+def test_llama2_and_mistral_formats_match_their_jinja_templates(source, format_name, with_system):
+    jinja2 = pytest.importorskip("jinja2")
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    template = env.from_string(source)
+    assert chat_format_detect(source) == format_name
+    conversations = [c for c in CONVERSATIONS if with_system or c[0]["role"] != "system"]
+    conversations.append([{"role": "user", "content": " Hello "}, {"role": "assistant", "content": "Hi there"},
+                          {"role": "user", "content": "Who are you?"}])
+    for messages in conversations:
+        expected = template.render(messages=messages, bos_token="<s>", eos_token="</s>",
+                                   add_generation_prompt=True)
+        assert chat_render(format_name, messages, bos_token="<s>", eos_token="</s>") == expected
