@@ -80,6 +80,7 @@ struct Tokenizer::Impl {
   enum class PieceKind : char { normal, control, unknown, byte };
   std::vector<std::string> spm_pieces;
   std::vector<PieceKind> spm_kinds;
+  std::unordered_map<std::string, int> spm_piece_ids;
 
   std::vector<AddedTokenSpec> added;
   std::unordered_map<std::string, int> added_by_content;
@@ -121,9 +122,8 @@ struct Tokenizer::Impl {
       if (id >= 0) return id;
       return std::nullopt;
     }
-    for (std::size_t id = 0; id < spm_pieces.size(); ++id) {
-      if (spm_pieces[id] == token) return static_cast<int>(id);
-    }
+    const auto piece = spm_piece_ids.find(std::string(token));
+    if (piece != spm_piece_ids.end()) return piece->second;
     return std::nullopt;
   }
 
@@ -394,6 +394,7 @@ Tokenizer Tokenizer::from_folder(const std::string& path, const TokenizerOptions
     impl->spm_kinds.resize(n);
     for (int id = 0; id < n; ++id) {
       impl->spm_pieces[id] = impl->spm->id_to_piece(id);
+      impl->spm_piece_ids.emplace(impl->spm_pieces[id], id);
       using K = Impl::PieceKind;
       impl->spm_kinds[id] = impl->spm->is_control(id) ? K::control
                           : impl->spm->is_unknown(id) ? K::unknown
