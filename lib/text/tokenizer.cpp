@@ -203,8 +203,11 @@ struct Tokenizer::Impl {
       }
       switch (spm_kinds[id]) {
         case PieceKind::control:
-        case PieceKind::unknown:
           if (!skip_special) text += spm_pieces[id];
+          break;
+        case PieceKind::unknown:  // sentencepiece's own surface for <unk>
+          if (!skip_special) text += " \xE2\x81\x87 ";
+          at_start = false;
           break;
         case PieceKind::byte:
           text += static_cast<char>(std::stoi(spm_pieces[id].substr(3, 2), nullptr, 16));

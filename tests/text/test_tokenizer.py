@@ -162,14 +162,14 @@ def test_sentencepiece_model_made_by_the_test(tmp_path):
     spm = pytest.importorskip("sentencepiece")
     sentences = ["How important is family in your life?", "Would you say most people can be trusted?",
                  "Very important, rather important, not at all important."] * 20
-    model = culturespa.sentencepiece_train(sentences, vocab_size=60, byte_fallback=True)
+    model = culturespa.sentencepiece_train(sentences, vocab_size=60)
     (tmp_path / "tokenizer.model").write_bytes(model)
     tok = culturespa.Tokenizer.from_folder(str(tmp_path))
     theirs = spm.SentencePieceProcessor(model_proto=model)
-    for text in sentences[:3] + ["Ünïcödé family 3"]:
+    for text in sentences[:3] + ["Ünïcödé family 3"]:  # the last has characters outside the model
         assert tok.encode(text, add_special_tokens=False) == theirs.encode(text)
         assert tok.encode(text)[0] == tok.bos_id
-        assert tok.decode(tok.encode(text)) == theirs.decode(theirs.encode(text))
+        assert tok.decode(theirs.encode(text)) == theirs.decode(theirs.encode(text))
 
 
 def test_chat_format_registration_from_python():
