@@ -27,5 +27,9 @@ void register_runtime(py::module_& m);
 void register_sentencepiece(py::module_& m);
 void register_tokenizer(py::module_& m);
 void register_chat_template(py::module_& m);
+void register_survey(py::module_& m);
+void register_prompts(py::module_& m);
+void register_answer_parser(py::module_& m);
+void register_scorer(py::module_& m);
 
 }  // namespace culturespa::bindings

@@ -23,6 +23,20 @@ from ._core import (
 from ._logging import set_log_level
 from ._progress import progress_bar
 from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
+from .survey import (
+    Culture,
+    PromptMethod,
+    Prompts,
+    PromptTemplates,
+    Question,
+    Survey,
+    SurveyPrompt,
+    build_prompt,
+    build_prompts,
+    cultures_builtin,
+    question_bank_load,
+)
+from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
 
 __version__: str = _core.__version__
 
@@ -30,16 +44,31 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "Culture",
+    "CultureScore",
     "IncrementalDecoder",
     "LogLevel",
     "Progress",
+    "PromptMethod",
+    "PromptTemplates",
+    "Prompts",
+    "Question",
+    "ScoreReport",
     "SentencePieceModel",
+    "Survey",
+    "SurveyPrompt",
+    "SurveyScorer",
     "Tokenizer",
     "__version__",
+    "answer_parse",
     "build_info",
+    "build_prompt",
+    "build_prompts",
     "chat_render",
+    "cultures_builtin",
     "num_threads",
     "progress_bar",
+    "question_bank_load",
     "register_chat_format",
     "runtime_info",
     "sentencepiece_available",
