@@ -25,6 +25,8 @@ void register_progress(py::module_& m);
 void register_version(py::module_& m);
 void register_runtime(py::module_& m);
 void register_sentencepiece(py::module_& m);
+void register_tokenizer(py::module_& m);
+void register_chat_template(py::module_& m);
 void register_survey(py::module_& m);
 void register_prompts(py::module_& m);
 void register_answer_parser(py::module_& m);

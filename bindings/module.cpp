@@ -11,6 +11,8 @@ PYBIND11_MODULE(_core, m) {
   register_version(m);
   register_runtime(m);
   register_sentencepiece(m);
+  register_chat_template(m);
+  register_tokenizer(m);
   register_survey(m);
   register_prompts(m);
   register_answer_parser(m);
