@@ -100,9 +100,10 @@ class ReferenceLM:
         return x * cos + rotated * sin
 
     @torch.no_grad()
-    def forward(self, ids: torch.Tensor, past: Optional[List] = None):
+    def forward(self, ids: torch.Tensor, past: Optional[List] = None, last_only: bool = False):
         """ids [B, T] (no padding); past: list of (k, v) per layer or None.
-        Returns (logits [B, T, vocab] float32, new past)."""
+        Returns (logits [B, T, vocab] float32, new past); last_only: logits
+        of the last position only, [B, 1, vocab]."""
         B, T = ids.shape
         start = 0 if past is None else past[0][0].shape[2]
         pos = torch.arange(start, start + T, device=ids.device, dtype=torch.float32)
@@ -143,5 +144,7 @@ class ReferenceLM:
             h = self._norm(x, self.w[p + "post_attention_layernorm.weight"])
             gate = F.silu(self._linear(h, p + "mlp.gate_proj"))
             x = x + self._linear(gate * self._linear(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+        if last_only:
+            x = x[:, -1:]
         x = self._norm(x, self.w["model.norm.weight"])
         return F.linear(x, self.w["lm_head.weight"]).float(), new_past
