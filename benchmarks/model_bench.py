@@ -69,7 +69,11 @@ class _Runner:
             if self.impl == "reference":
                 logits, past = self.model.forward(ids.to(self.device), last_only=True)
                 return logits[:, -1].argmax(-1, keepdim=True), past
-            out = self.model(ids.to(self.device), use_cache=True, num_logits_to_keep=1)
+            # The argument was renamed in transformers 4.50.
+            import inspect
+            params = inspect.signature(self.model.forward).parameters
+            keep = {"logits_to_keep" if "logits_to_keep" in params else "num_logits_to_keep": 1}
+            out = self.model(ids.to(self.device), use_cache=True, **keep)
             return out.logits[:, -1].argmax(-1, keepdim=True), out.past_key_values
 
     def step(self, tokens, state):

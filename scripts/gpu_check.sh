@@ -3,7 +3,8 @@
 # CUDA, then runs the model tests on CUDA in float32 and bfloat16 and the
 # model benchmark on the GPU.
 #
-#   scripts/gpu_check.sh            # from the repository root
+#   scripts/gpu_check.sh --prepare  # here (Debian): gathers build/gpu-deps to carry
+#   scripts/gpu_check.sh            # there, from the repository root
 #
 # Expects: python3 with torch (CUDA), pybind11, cmake, ninja. No network, no
 # apt. Optional environment:
@@ -23,6 +24,17 @@ PY=${PYTHON:-python3}
 DEPS=${CULTURESPA_GPU_DEPS:-$ROOT/build/gpu-deps}
 BUILD=$ROOT/build-gpu
 status=0
+
+if [ "${1:-}" = --prepare ]; then
+  # Header-only and pure-Python dependencies the GPU machine may lack.
+  mkdir -p "$DEPS/include" "$DEPS/python"
+  cp -r /usr/include/nlohmann "$DEPS/include/"
+  for p in pytest _pytest pluggy iniconfig packaging attr attrs exceptiongroup tomli py.py; do
+    [ -e "/usr/lib/python3/dist-packages/$p" ] && cp -r "/usr/lib/python3/dist-packages/$p" "$DEPS/python/"
+  done
+  du -sh "$DEPS"
+  exit 0
+fi
 
 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count())' || exit 1
 TORCH_PREFIX=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
