@@ -23,6 +23,19 @@ from ._core import (
 from ._logging import set_log_level
 from .model import KVCache, Model, safetensors_read, safetensors_write
 from ._progress import progress_bar
+from .survey import (
+    Culture,
+    PromptMethod,
+    Prompts,
+    PromptTemplates,
+    Question,
+    Survey,
+    SurveyPrompt,
+    build_prompt,
+    build_prompts,
+    cultures_builtin,
+    question_bank_load,
+)
 
 __version__: str = _core.__version__
 
@@ -30,15 +43,26 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "Culture",
     "KVCache",
     "LogLevel",
     "Model",
     "Progress",
+    "PromptMethod",
+    "PromptTemplates",
+    "Prompts",
+    "Question",
     "SentencePieceModel",
+    "Survey",
+    "SurveyPrompt",
     "__version__",
     "build_info",
+    "build_prompt",
+    "build_prompts",
+    "cultures_builtin",
     "num_threads",
     "progress_bar",
+    "question_bank_load",
     "runtime_info",
     "safetensors_read",
     "safetensors_write",
