@@ -10,6 +10,9 @@ PYBIND11_MODULE(_core, m) {
   register_progress(m);
   register_version(m);
   register_runtime(m);
+  register_safetensors(m);
+  register_model(m);
+  register_testing(m);
   register_sentencepiece(m);
   register_chat_template(m);
   register_tokenizer(m);

@@ -21,6 +21,7 @@ from ._core import (
     set_num_threads,
 )
 from ._logging import set_log_level
+from .model import KVCache, Model, safetensors_read, safetensors_write
 from ._progress import progress_bar
 from .pipeline import (
     ContrastDetector,
@@ -57,7 +58,9 @@ __all__ = [
     "CultureScore",
     "FilterResult",
     "IncrementalDecoder",
+    "KVCache",
     "LogLevel",
+    "Model",
     "Progress",
     "PromptMethod",
     "PromptTemplates",
@@ -83,6 +86,8 @@ __all__ = [
     "question_bank_load",
     "register_chat_format",
     "runtime_info",
+    "safetensors_read",
+    "safetensors_write",
     "sentencepiece_available",
     "sentencepiece_train",
     "set_log_level",
