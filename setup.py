@@ -34,7 +34,7 @@ class CMakeBuild(build_ext):
             "cmake", "-S", str(ROOT), "-B", str(build_dir),
             "-DCMAKE_BUILD_TYPE=Release",
             f"-DCULTURESPA_PYTHON_OUTPUT_DIR={output_dir}",
-            f"-DPython3_EXECUTABLE={sys.executable}",
+            f"-DPython_EXECUTABLE={sys.executable}",
             "-DCULTURESPA_BUILD_TESTS=OFF",
             "-DCULTURESPA_BUILD_EXAMPLES=OFF",
             "-DCULTURESPA_BUILD_BENCHMARKS=OFF",

@@ -29,6 +29,11 @@ if [ "${1:-}" = --prepare ]; then
   # Header-only and pure-Python dependencies the GPU machine may lack.
   mkdir -p "$DEPS/include" "$DEPS/python"
   cp -r /usr/include/nlohmann "$DEPS/include/"
+  # The text layer's C libraries, headers and shared objects (no .pc files:
+  # cmake/Dependencies.cmake then searches CMAKE_PREFIX_PATH).
+  cp /usr/include/pcre2.h /usr/include/utf8proc.h "$DEPS/include/"
+  mkdir -p "$DEPS/lib"
+  cp -P /usr/lib/x86_64-linux-gnu/libpcre2-8.so* /usr/lib/x86_64-linux-gnu/libutf8proc.so* "$DEPS/lib/"
   for p in pytest _pytest pluggy iniconfig packaging attr attrs exceptiongroup tomli py.py; do
     [ -e "/usr/lib/python3/dist-packages/$p" ] && cp -r "/usr/lib/python3/dist-packages/$p" "$DEPS/python/"
   done
@@ -55,16 +60,24 @@ CMAKE
 set(PACKAGE_VERSION_COMPATIBLE TRUE)' > "$BUILD/nlohmann-config/nlohmann_jsonConfigVersion.cmake"
   PREFIX="$PREFIX;$BUILD/nlohmann-config"
 fi
+# Copied C libraries (pcre2, utf8proc) when the machine lacks them.
+if [ -d "$DEPS/lib" ]; then
+  PREFIX="$PREFIX;$DEPS"
+  export LD_LIBRARY_PATH="$DEPS/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 # The C++ tests need Catch2; without it only the library and extension are built.
 TESTS=ON
-[ -d /usr/include/catch2 ] || [ -d /usr/local/include/catch2 ] || TESTS=OFF
-[ -d "$DEPS/python" ] && export PYTHONPATH="$DEPS/python${PYTHONPATH:+:$PYTHONPATH}"
+# Catch2 v2 (catch.hpp); a machine with only v3 runs the Python tests alone.
+[ -f /usr/include/catch2/catch.hpp ] || [ -f /usr/local/include/catch2/catch.hpp ] || TESTS=OFF
+# Carried pure-Python packages (pytest) only where the machine has none: an
+# older carried pytest breaks the plugins of a newer installed one.
+if [ -d "$DEPS/python" ] && ! "$PY" -c 'import pytest' 2>/dev/null; then
+  export PYTHONPATH="$DEPS/python${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
-# cmake/Dependencies.cmake asks for pkg-config, which only sentencepiece needs.
-PKG_CONFIG=$(command -v pkg-config || command -v true)
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$PREFIX" -DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG" -DPython3_EXECUTABLE="$(command -v "$PY")" \
+  -DCMAKE_PREFIX_PATH="$PREFIX" -DPython_EXECUTABLE="$(command -v "$PY")" \
   -DCULTURESPA_SENTENCEPIECE=off -DCULTURESPA_USE_CCACHE=OFF \
   -DCULTURESPA_BUILD_TESTS=$TESTS -DCULTURESPA_BUILD_EXAMPLES=OFF -DCULTURESPA_BUILD_BENCHMARKS=OFF || exit 1
 cmake --build "$BUILD" -j "$(nproc)" || exit 1

@@ -12,7 +12,7 @@ PY="$ROOT/$VENV/bin/python"
 export CCACHE_BASEDIR="$ROOT"   # lets `pip install .` builds reuse this build's objects
 JOBS=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PY"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE="$PY"
 cmake --build build -j "$JOBS"
 
 status=0

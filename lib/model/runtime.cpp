@@ -21,29 +21,34 @@
 namespace culturespa {
 namespace {
 
-// Finds the loaded shared object whose file name contains "blas" (libblas.so.3
-// is an alternatives symlink on Debian; realpath() shows which one it is).
-int find_blas_object(struct dl_phdr_info* info, size_t, void* data) {
+// Finds the loaded libblas.so* (the interface LibTorch calls; on Debian an
+// alternatives symlink, which realpath() resolves to the implementation).
+// Other BLAS copies in the process (numpy's bundled OpenBLAS, say) are not
+// LibTorch's and are ignored.
+int find_blas_interface(struct dl_phdr_info* info, size_t, void* data) {
   const char* name = info->dlpi_name;
-  if (name && *name && std::strstr(name, "blas")) {
+  if (name && *name && std::strstr(name, "/libblas.so")) {
     auto* out = static_cast<std::string*>(data);
     char resolved[PATH_MAX];
     *out = ::realpath(name, resolved) ? resolved : name;
-    // Prefer the libblas.so.3 interface (what LibTorch calls) over a second
-    // libopenblas.so.0 that an OpenBLAS libblas pulls in.
-    if (std::strstr(name, "libblas")) return 1;
+    return 1;
   }
   return 0;
 }
 
 void describe_blas(RuntimeInfo& info) {
+  if (info.mkl) {
+    // LibTorch built with MKL (pip wheels) calls MKL for its BLAS work.
+    info.blas = "MKL (inside LibTorch)";
+    return;
+  }
   std::string path;
-  dl_iterate_phdr(find_blas_object, &path);
+  dl_iterate_phdr(find_blas_interface, &path);
   info.blas_library = path;
   using config_fn = char* (*)();
   auto openblas_config = reinterpret_cast<config_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
-  if (openblas_config) {
-    info.blas = openblas_config();  // "OpenBLAS 0.3.21 DYNAMIC_ARCH ..."
+  if (path.find("openblas") != std::string::npos) {
+    info.blas = openblas_config ? openblas_config() : "OpenBLAS";  // "OpenBLAS 0.3.21 DYNAMIC_ARCH ..."
     if (path.find("openmp") != std::string::npos) info.blas += " (openmp build)";
     else if (path.find("pthread") != std::string::npos) info.blas += " (pthread build)";
   } else if (path.find("blis") != std::string::npos) {
@@ -51,10 +56,8 @@ void describe_blas(RuntimeInfo& info) {
   } else if (!path.empty()) {
     info.blas = "reference BLAS (netlib)";
     info.blas_is_reference = true;
-  } else if (info.mkl) {
-    info.blas = "MKL (inside LibTorch)";
   } else {
-    info.blas = "none found";
+    info.blas = "none loaded (LibTorch's own kernels)";
   }
 }
 
@@ -103,8 +106,9 @@ RuntimeInfo runtime_info() {
   info.num_threads = at::get_num_threads();
   info.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
   info.devices.push_back("cpu");
-  const auto cuda_devices = torch::cuda::device_count();
-  for (std::size_t i = 0; i < cuda_devices; ++i) info.devices.push_back("cuda:" + std::to_string(i));
+  // device_count() is size_t in LibTorch 1.13 and int8_t in 2.x.
+  const auto cuda_devices = static_cast<int>(torch::cuda::device_count());
+  for (int i = 0; i < cuda_devices; ++i) info.devices.push_back("cuda:" + std::to_string(i));
   return info;
 }
 
