@@ -26,6 +26,7 @@ void register_version(py::module_& m);
 void register_runtime(py::module_& m);
 void register_sentencepiece(py::module_& m);
 void register_survey(py::module_& m);
+void register_answers(py::module_& m);
 void register_prompts(py::module_& m);
 void register_answer_parser(py::module_& m);
 void register_scorer(py::module_& m);

@@ -12,6 +12,7 @@ PYBIND11_MODULE(_core, m) {
   register_runtime(m);
   register_sentencepiece(m);
   register_survey(m);
+  register_answers(m);
   register_prompts(m);
   register_answer_parser(m);
   register_scorer(m);
