@@ -17,6 +17,7 @@ PYBIND11_MODULE(_core, m) {
   register_chat_template(m);
   register_tokenizer(m);
   register_survey(m);
+  register_answers(m);
   register_prompts(m);
   register_answer_parser(m);
   register_scorer(m);

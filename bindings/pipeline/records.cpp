@@ -1,5 +1,7 @@
 #include "records.h"
 
+#include "survey/answers.h"
+
 #include <cmath>
 
 #include "culturespa/core/error.h"
@@ -60,37 +62,8 @@ py::list questions_to_py(const std::vector<Question>& questions) {
 }
 
 AnswerSet answer_set_from_py(const py::iterable& records, const std::string& culture) {
-  AnswerSet set;
-  set.culture = culture;
-  for (const auto& r : records) {
-    const py::dict d = as_dict(r, "answer");
-    ModelAnswer a;
-    a.question_id = required_string(d, {"question_id", "Q_id", "id"}, "answer");
-    py::object reply = get(d, {"reply", "answer"});
-    if (!reply.is_none()) a.reply = py::cast<std::string>(reply);
-    py::object distribution = get(d, {"distribution"});
-    if (!distribution.is_none()) {
-      // numpy arrays and torch tensors come as sequences of floats.
-      if (py::hasattr(distribution, "tolist")) distribution = distribution.attr("tolist")();
-      a.distribution = py::cast<std::vector<double>>(distribution);
-    }
-    if (reply.is_none() && distribution.is_none())
-      throw ValueError("answer record for '" + a.question_id + "' has neither \"reply\" nor \"distribution\"");
-    set.answers.push_back(std::move(a));
-  }
-  return set;
-}
-
-py::list answer_set_to_py(const AnswerSet& answers) {
-  py::list out;
-  for (const auto& a : answers.answers) {
-    py::dict d;
-    d["question_id"] = a.question_id;
-    d["reply"] = a.reply;
-    if (!a.distribution.empty()) d["distribution"] = a.distribution;
-    out.append(d);
-  }
-  return out;
+  return AnswerSet{culture, model_answers_from_py(records, culture.empty() ? "culture-unaware answers"
+                                                                         : "answers of " + culture)};
 }
 
 py::dict contrast_pair_to_py(const ContrastPair& p) {

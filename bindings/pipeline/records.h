@@ -19,9 +19,9 @@ py::object question_to_py(const Question& question);
 std::vector<Question> questions_from_py(const py::iterable& records);
 py::list questions_to_py(const std::vector<Question>& questions);
 
-// An answer record {"question_id" | "Q_id", "reply" | "answer", "distribution"}.
+// Answer records as model_answers_from_py takes them (bindings/survey/answers.h);
+// the set gets `culture`.
 AnswerSet answer_set_from_py(const py::iterable& records, const std::string& culture);
-py::list answer_set_to_py(const AnswerSet& answers);
 
 py::dict contrast_pair_to_py(const ContrastPair& pair);
 ContrastPair contrast_pair_from_py(const py::handle& record);

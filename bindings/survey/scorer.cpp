@@ -1,5 +1,6 @@
 // The survey scorer and its metrics from Python.
 #include "common.h"
+#include "answers.h"
 
 #include <pybind11/numpy.h>
 
@@ -18,33 +19,18 @@ bool is_path(const py::object& o) {
 
 std::string path_string(const py::object& o) { return py::str(py::module_::import("os").attr("fspath")(o)); }
 
-// A run from Python: a path to a run file, or an iterable of {"Q_id", "answer"}
-// dicts or (question_id, reply) pairs. `source` names the run in messages and
-// reports: the caller's label, else the path, else "<run>".
-std::vector<RunAnswer> run_from_python(const py::object& run, std::string& source) {
+// A run from Python: a path to an answer file, or an iterable of answer
+// records (answers.h). `source` names the run in messages and reports: the
+// caller's label, else the path, else "<run>".
+std::vector<ModelAnswer> run_from_python(const py::object& run, std::string& source) {
   if (is_path(run)) {
     const std::string path = path_string(run);
     if (source.empty()) source = path;
     py::gil_scoped_release release;
-    return run_load(path);
+    return answer_file_load(path).answers;
   }
   if (source.empty()) source = "<run>";
-  std::vector<RunAnswer> answers;
-  std::size_t index = 0;
-  for (const py::handle item : run) {
-    if (py::isinstance<py::dict>(item)) {
-      const auto d = py::reinterpret_borrow<py::dict>(item);
-      if (!d.contains("Q_id") || !d.contains("answer")) {
-        throw FormatError(source + ": item " + std::to_string(index) + ": needs keys 'Q_id' and 'answer'");
-      }
-      answers.push_back({py::str(d["Q_id"]), py::str(d["answer"])});
-    } else {
-      const auto pair = item.cast<std::pair<std::string, std::string>>();
-      answers.push_back({pair.first, pair.second});
-    }
-    ++index;
-  }
-  return answers;
+  return model_answers_from_py(run, source);
 }
 
 Survey survey_from_python(const py::object& survey) {
@@ -186,22 +172,6 @@ void register_scorer(py::module_& m) {
   m.def("expected_option_id", &expected_option_id, py::arg("p"), py::arg("first_option_id") = 1);
   m.def("spearman_correlation", &spearman_correlation, py::arg("x"), py::arg("y"));
 
-  // --- run files ---
-  m.def(
-      "run_load",
-      [](const py::object& path) {
-        std::string source;
-        py::list out;
-        for (const auto& a : run_from_python(path, source)) {
-          py::dict d;
-          d["Q_id"] = a.question_id;
-          d["answer"] = a.reply;
-          out.append(d);
-        }
-        return out;
-      },
-      py::arg("path"), "Reads a run file: a list of {'Q_id', 'answer'} dicts.");
-
   // --- reports ---
   py::class_<CultureScore>(m, "CultureScore", "One culture's score (alignment x100, counts, topics).")
       .def_readonly("culture", &CultureScore::culture)
@@ -269,7 +239,7 @@ void register_scorer(py::module_& m) {
       .def(
           "culture_from_path",
           [](const SurveyScorer& s, const py::object& path) {
-            return run_culture_from_path(path_string(path), s.survey());
+            return culture_from_file_name(path_string(path), s.survey().cultures());
           },
           py::arg("path"), "The culture a run file's name names (`_<ISO>_`), or None.")
       .def(
@@ -330,7 +300,7 @@ void register_scorer(py::module_& m) {
       .def(
           "culture_similarity",
           [](const SurveyScorer& s, const py::dict& runs, py::object progress) {
-            std::map<std::string, std::vector<RunAnswer>> converted;
+            std::map<std::string, std::vector<ModelAnswer>> converted;
             for (const auto& [code, run] : runs) {
               std::string source = "run of " + py::str(code).cast<std::string>();
               converted[py::str(code)] = run_from_python(py::reinterpret_borrow<py::object>(run), source);

@@ -38,14 +38,14 @@ int main(int argc, char** argv) {
   try {
     const bool own_data = argc < 3;
     culturespa::Survey survey = own_data ? tiny_survey() : culturespa::survey_load(argv[1]);
-    const std::vector<culturespa::RunAnswer> run =
-        own_data ? std::vector<culturespa::RunAnswer>{{"Q1", "1. Very important"}, {"Q2", "I'd say 3."}}
-                 : culturespa::run_load(argv[2]);
+    const std::vector<culturespa::ModelAnswer> run =
+        own_data ? std::vector<culturespa::ModelAnswer>{{"Q1", "1. Very important", {}}, {"Q2", "I'd say 3.", {}}}
+                 : culturespa::answer_file_load(argv[2]).answers;
     std::string culture = "KEN";
     if (argc > 3) {
       culture = argv[3];
     } else if (!own_data) {
-      const auto from_name = culturespa::run_culture_from_path(argv[2], survey);
+      const auto from_name = culturespa::culture_from_file_name(argv[2], survey.cultures());
       if (!from_name) {
         std::cerr << argv[2] << ": no culture in the file name; give it as the third argument\n";
         return 2;

@@ -43,8 +43,7 @@ def main() -> int:
 
     # 2. Contrast: reference rule, culture-aware per country vs unaware.
     _, unaware = pipeline.answer_file_load(str(runs / "wvs/wvs_result_culture_unaware_0.json"))
-    aware = {code: pipeline.answer_file_load(str(runs / f"wvs/wvs_result_culture_aware_{code}_0.json"),
-                                             code)[1]
+    aware = {code: pipeline.answer_file_load(str(runs / f"wvs/wvs_result_culture_aware_{code}_0.json"))[1]
              for code in CULTURES}
     contrast = culturespa.ContrastDetector().detect(survey.questions, unaware, aware)
     print("\ncontrast (reference rule) on the WVS runs:")

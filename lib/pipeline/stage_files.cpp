@@ -2,80 +2,15 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <regex>
-#include <sstream>
 
 #include "culturespa/core/error.h"
+#include "survey/json_read.h"
 
 namespace culturespa {
 
 using nlohmann::json;
 
 namespace {
-
-std::string item_where(const std::string& path, std::size_t index, bool jsonl) {
-  return path + (jsonl ? ", line " + std::to_string(index + 1) : ", item " + std::to_string(index));
-}
-
-// A JSON list, or JSONL (one object a line; blank lines skipped). Each entry
-// carries its position for error messages.
-std::vector<std::pair<std::size_t, json>> read_records(const std::string& path, bool& jsonl) {
-  const std::string text = file_read_text(path);
-  std::size_t first = text.find_first_not_of(" \t\r\n");
-  std::vector<std::pair<std::size_t, json>> records;
-  jsonl = first != std::string::npos && text[first] != '[';
-  if (!jsonl) {
-    json doc;
-    try {
-      doc = json::parse(text);
-    } catch (const json::parse_error& error) {
-      throw FormatError(path + ": not valid JSON (" + error.what() + ")");
-    }
-    for (std::size_t i = 0; i < doc.size(); ++i) records.emplace_back(i, std::move(doc[i]));
-    return records;
-  }
-  std::istringstream lines(text);
-  std::string line;
-  for (std::size_t n = 0; std::getline(lines, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      records.emplace_back(n, json::parse(line));
-    } catch (const json::parse_error& error) {
-      throw FormatError(path + ", line " + std::to_string(n + 1) + ": not valid JSON (" + error.what() + ")");
-    }
-  }
-  return records;
-}
-
-const json* field(const json& item, std::initializer_list<const char*> names) {
-  for (const char* name : names) {
-    auto it = item.find(name);
-    if (it != item.end() && !it->is_null()) return &*it;
-  }
-  return nullptr;
-}
-
-std::string string_field(const json& item, std::initializer_list<const char*> names, const std::string& where,
-                         bool required) {
-  const json* value = field(item, names);
-  if (!value) {
-    if (required) throw FormatError(where + ": missing field \"" + std::string(*names.begin()) + "\"");
-    return {};
-  }
-  if (!value->is_string())
-    throw FormatError(where + ": field \"" + std::string(*names.begin()) + "\" is not a string");
-  return value->get<std::string>();
-}
-
-std::vector<std::string> string_list(const json& value, const std::string& where, const char* name) {
-  if (!value.is_array()) throw FormatError(where + ": field \"" + name + "\" is not a list");
-  std::vector<std::string> out;
-  for (const auto& v : value) {
-    if (!v.is_string()) throw FormatError(where + ": field \"" + name + "\" holds a non-string");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
 
 json counts_json(const ContrastCounts& c) {
   return json{{"compared", c.compared}, {"valid", c.valid}, {"same", c.same},
@@ -89,48 +24,6 @@ json per_topic_json(const std::map<std::string, ContrastCounts>& per_topic) {
 }
 
 }  // namespace
-
-AnswerFile answer_file_load(const std::string& path, const std::string& culture) {
-  bool jsonl = false;
-  AnswerFile file;
-  file.answers.culture = culture;
-  for (auto& [index, item] : read_records(path, jsonl)) {
-    const std::string where = item_where(path, index, jsonl);
-    if (!item.is_object()) throw FormatError(where + ": not a JSON object");
-    ModelAnswer answer;
-    answer.question_id = string_field(item, {"Q_id", "question_id"}, where, true);
-    answer.reply = string_field(item, {"answer", "reply"}, where, false);
-    if (const json* d = field(item, {"distribution"})) {
-      if (!d->is_array()) throw FormatError(where + ": field \"distribution\" is not a list");
-      for (const auto& v : *d) {
-        if (!v.is_number()) throw FormatError(where + ": field \"distribution\" holds a non-number");
-        answer.distribution.push_back(v.get<double>());
-      }
-    }
-    if (!field(item, {"answer", "reply"}) && answer.distribution.empty())
-      throw FormatError(where + ": neither \"answer\" nor \"distribution\"");
-    if (const json* text = field(item, {"question"})) {
-      Question q;
-      q.id = answer.question_id;
-      if (!text->is_string()) throw FormatError(where + ": field \"question\" is not a string");
-      q.text = text->get<std::string>();
-      if (const json* options = field(item, {"option_lst", "options"}))
-        q.options = string_list(*options, where, "option_lst");
-      q.topic = string_field(item, {"class", "topic"}, where, false);
-      if (const json* zero = field(item, {"zero_based"})) q.zero_based = zero->is_boolean() && zero->get<bool>();
-      file.questions.push_back(std::move(q));
-    }
-    file.answers.answers.push_back(std::move(answer));
-  }
-  return file;
-}
-
-std::string culture_from_answer_file_name(const std::string& path) {
-  static const std::regex pattern("culture_aware_([A-Z]{3})_\\d+\\.jsonl?$");
-  std::smatch match;
-  if (std::regex_search(path, match, pattern)) return match[1];
-  return {};
-}
 
 void contrast_pairs_save(const std::string& path, const std::vector<ContrastPair>& pairs) {
   std::string out;
@@ -154,10 +47,9 @@ void contrast_pairs_save(const std::string& path, const std::vector<ContrastPair
 }
 
 std::vector<ContrastPair> contrast_pairs_load(const std::string& path) {
-  bool jsonl = false;
   std::vector<ContrastPair> pairs;
-  for (auto& [index, item] : read_records(path, jsonl)) {
-    const std::string where = item_where(path, index, jsonl);
+  for (const auto& [place, item] : json_read::json_records(file_read_text(path), path, "contrast pairs")) {
+    const std::string where = path + ": " + place;
     if (!item.is_object()) throw FormatError(where + ": not a JSON object");
     try {
       ContrastPair p;

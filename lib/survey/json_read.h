@@ -2,7 +2,9 @@
 // file (or "<string>") and the item at fault.
 #pragma once
 
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +59,39 @@ inline std::vector<std::string> json_string_list(const Json& value, const std::s
     out.push_back(value[i].get<std::string>());
   }
   return out;
+}
+
+// One item of a record file with its place for messages ("item 3", "line 4").
+struct JsonRecord {
+  std::string place;
+  Json item;
+};
+
+// The items of a JSON list, or of JSONL (one JSON object a line, blank lines
+// skipped); blank text has none. `what` names the items in the message for a
+// file that is neither ("answer objects").
+inline std::vector<JsonRecord> json_records(const std::string& text, const std::string& source, const char* what) {
+  std::vector<JsonRecord> records;
+  const std::size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return records;
+  if (text[first] == '[') {
+    Json doc = json_parse(text, source);
+    for (std::size_t i = 0; i < doc.size(); ++i) records.push_back({"item " + std::to_string(i), std::move(doc[i])});
+    return records;
+  }
+  if (text[first] != '{') {
+    throw FormatError(source + ": expected a JSON list of " + what + " or JSONL (one object a line), found '" +
+                      text.substr(first, 20) + "'");
+  }
+  std::istringstream lines(text);
+  std::string line;
+  for (std::size_t n = 1; std::getline(lines, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::string place = "line " + std::to_string(n);
+    Json item = json_parse(line, source + ": " + place);
+    records.push_back({std::move(place), std::move(item)});
+  }
+  return records;
 }
 
 }  // namespace culturespa::json_read

@@ -4,12 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 #include <set>
 
 #include "culturespa/core/error.h"
-#include "survey/json_read.h"
 
 namespace culturespa {
 
@@ -49,63 +47,6 @@ std::vector<double> human_distribution(const Question& q, const HumanAnswers& hu
 }
 
 }  // namespace
-
-// --- run files -------------------------------------------------------------------
-
-std::vector<RunAnswer> run_from_json(const std::string& text, const std::string& source) {
-  using namespace json_read;
-  const Json doc = json_parse(text, source);
-  json_expect(doc, Json::value_t::array, source, "a JSON list of {\"Q_id\", \"answer\"} objects");
-  std::vector<RunAnswer> run;
-  std::map<std::string, std::size_t> seen;
-  for (std::size_t i = 0; i < doc.size(); ++i) {
-    const Json& item = doc[i];
-    std::string where = item_where(source, i);
-    json_expect(item, Json::value_t::object, where, "an object");
-    RunAnswer entry{json_string(item, "Q_id", where), ""};
-    where += " (" + entry.question_id + ")";
-    const Json& answer = json_field(item, "answer", where);
-    if (answer.is_string()) {
-      entry.reply = answer.get<std::string>();
-    } else if (answer.is_number_integer()) {
-      entry.reply = std::to_string(answer.get<long long>());
-    } else if (!answer.is_null()) {  // null: no reply, a parse failure ("empty") counted as such
-      throw FormatError(where + ": field \"answer\" is " + std::string(json_type(answer)) + ", expected a string");
-    }
-    const auto [previous, inserted] = seen.emplace(entry.question_id, i);
-    if (!inserted) {
-      throw FormatError(where + ": Q_id " + entry.question_id + " repeats item " + std::to_string(previous->second));
-    }
-    run.push_back(std::move(entry));
-  }
-  return run;
-}
-
-std::vector<RunAnswer> run_load(const std::string& path) {
-  return run_from_json(file_read_text(path), path);
-}
-
-std::optional<std::string> run_culture_from_path(const std::string& path, const Survey& survey) {
-  const std::string stem = std::filesystem::path(path).stem().string();
-  std::optional<std::string> found;
-  std::size_t begin = 0;
-  while (begin <= stem.size()) {
-    const auto end = std::min(stem.find('_', begin), stem.size());
-    const std::string part = stem.substr(begin, end - begin);
-    // Only parts between two underscores count: `_<ISO>_`.
-    const bool inner = begin > 0 && end < stem.size();
-    for (const Culture& c : survey.cultures()) {
-      if (!inner || (part != c.code && part != c.adjective)) continue;
-      if (found && *found != c.code) {
-        throw ValueError(path + ": the file name names two cultures, " + *found + " and " + c.code +
-                         "; give the culture explicitly");
-      }
-      found = c.code;
-    }
-    begin = end + 1;
-  }
-  return found;
-}
 
 // --- reports ------------------------------------------------------------------------
 
@@ -166,13 +107,13 @@ void SurveyScorer::require_culture(std::string_view culture) const {
 }
 
 std::vector<std::pair<const Question*, ParsedAnswer>> SurveyScorer::parse_run(
-    const std::vector<RunAnswer>& run, const std::string& source) const {
+    const std::vector<ModelAnswer>& run, const std::string& source) const {
   std::vector<std::pair<const Question*, ParsedAnswer>> parsed;
   parsed.reserve(run.size());
   std::set<std::string_view> seen;
   const AnswerParseOptions parse{options_.parse, kReferenceScoringMax};
   for (std::size_t i = 0; i < run.size(); ++i) {
-    const RunAnswer& answer = run[i];
+    const ModelAnswer& answer = run[i];
     if (!survey_.has_question(answer.question_id)) {
       throw FormatError(item_where(source, i) + ": unknown question id '" + answer.question_id + "' (survey " +
                         survey_.name + ")");
@@ -190,7 +131,7 @@ std::vector<std::pair<const Question*, ParsedAnswer>> SurveyScorer::parse_run(
   return parsed;
 }
 
-CultureScore SurveyScorer::score(const std::vector<RunAnswer>& run, std::string_view culture,
+CultureScore SurveyScorer::score(const std::vector<ModelAnswer>& run, std::string_view culture,
                                  const std::string& source) const {
   require_culture(culture);
   CultureScore score;
@@ -236,7 +177,7 @@ CultureScore SurveyScorer::score(const std::vector<RunAnswer>& run, std::string_
   return score;
 }
 
-ScoreReport SurveyScorer::score_cultures(const std::vector<RunAnswer>& run, const std::vector<std::string>& cultures,
+ScoreReport SurveyScorer::score_cultures(const std::vector<ModelAnswer>& run, const std::vector<std::string>& cultures,
                                          const std::string& source, ProgressCallback progress) const {
   for (const auto& c : cultures) require_culture(c);
   ProgressReporter reporter(std::move(progress), "score", cultures.size());
@@ -281,7 +222,7 @@ DistributionScore SurveyScorer::score_distributions(const std::map<std::string, 
   return score;
 }
 
-PairedDifference SurveyScorer::compare(const std::vector<RunAnswer>& a, const std::vector<RunAnswer>& b,
+PairedDifference SurveyScorer::compare(const std::vector<ModelAnswer>& a, const std::vector<ModelAnswer>& b,
                                        std::string_view culture, const std::string& source_a,
                                        const std::string& source_b) const {
   require_culture(culture);
@@ -338,7 +279,7 @@ SimilarityMatrix similarity_matrix(const std::vector<std::string>& cultures,
 
 }  // namespace
 
-SimilarityMatrix SurveyScorer::culture_similarity(const std::map<std::string, std::vector<RunAnswer>>& runs,
+SimilarityMatrix SurveyScorer::culture_similarity(const std::map<std::string, std::vector<ModelAnswer>>& runs,
                                                   ProgressCallback progress) const {
   // Survey order, so that matrices of different runs line up.
   std::vector<std::string> cultures;

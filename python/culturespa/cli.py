@@ -67,7 +67,7 @@ def _score(args: argparse.Namespace) -> int:
     scorer = SurveyScorer(survey, parse=args.parse, bootstrap_samples=args.bootstrap, seed=args.seed)
     culture = args.culture or scorer.culture_from_path(args.answers)
     if culture is None:
-        raise ValueError(f"{args.answers}: no culture in the file name (a `_<ISO>_` part); "
+        raise ValueError(f"{args.answers}: no culture in the file name (a `_<ISO>_` or `_<Adjective>_` part); "
                          "give --culture ISO, or --culture all for a culture-unaware run")
     if culture.lower() == "all":
         report = scorer.score_cultures(args.answers, source=args.answers)
@@ -150,8 +150,8 @@ def _parse_aware(spec: str):
     if "=" in spec:
         code, path = spec.split("=", 1)
         return code, path
-    code = pipeline.culture_from_answer_file_name(spec)
-    if not code:
+    code = pipeline.culture_from_file_name(spec)
+    if code is None:
         raise ValueError(f"cannot tell the culture of {spec}: write CODE=FILE "
                          "(file names like wvs_result_culture_aware_KEN_0.json name it)")
     return code, spec
@@ -171,7 +171,7 @@ def _contrast(args: argparse.Namespace) -> int:
         code, path = _parse_aware(spec)
         if code in aware:
             raise ValueError(f"culture {code} is given twice (--aware)")
-        aware[code] = pipeline.answer_file_load(path, code)[1]
+        aware[code] = pipeline.answer_file_load(path)[1]
     detector = culturespa.ContrastDetector(
         rule=args.rule, min_answer=args.min_answer, max_answer=args.max_answer,
         jsd_threshold=args.jsd_threshold, require_argmax_change=args.require_argmax_change)
@@ -278,14 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("score", help="score a run file (reference format) against a survey",
                            description="Prints the alignment score x100 (the paper's metric) of a run "
-                                       "file, a JSON list of {\"Q_id\", \"answer\"} objects.")
+                                       "file: a JSON list of {\"Q_id\", \"answer\"} objects (the "
+                                       "reference's wvs_result_*.json) or JSONL (docs/scoring.md).")
     score.add_argument("--survey", default=None,
                        help="survey folder (the reference release) or culturespa survey file "
                             "(default: $CULTURESPA_SURVEY)")
     score.add_argument("--answers", required=True, help="the run file")
     score.add_argument("--culture", default=None,
                        help="culture code, or 'all' to score a culture-unaware run against every "
-                            "culture (default: the `_<ISO>_` part of the file name)")
+                            "culture (default: the `_<ISO>_` or `_<Adjective>_` part of the file name)")
     score.add_argument("--parse", choices=["reference", "robust"], default="reference",
                        help="answer parsing rule (default: reference)")
     score.add_argument("--bootstrap", type=int, default=1000,

@@ -32,19 +32,20 @@ AnswerSet replies(const std::string& culture, std::vector<std::pair<std::string,
 TEST_CASE("contrast: reference rule on the real Llama-3-8B WVS runs") {
   CULTURESPA_REQUIRE_SHARED(shared);
   const auto dir = shared / "reference-runs/llama3-8b-instruct/wvs";
-  const auto unaware = answer_file_load((dir / "wvs_result_culture_unaware_0.json").string());
-  REQUIRE(unaware.answers.answers.size() == 259);
-  REQUIRE(unaware.questions.size() == 259);
+  const auto unaware_file = answer_file_load((dir / "wvs_result_culture_unaware_0.json").string());
+  REQUIRE(unaware_file.answers.size() == 259);
+  REQUIRE(unaware_file.questions.size() == 259);
+  const AnswerSet unaware{"", unaware_file.answers};
   std::vector<AnswerSet> aware;
   for (const char* code : {"USA", "BOL", "KEN", "NZL"}) {
     const auto path = (dir / ("wvs_result_culture_aware_" + std::string(code) + "_0.json")).string();
-    CHECK(culture_from_answer_file_name(path) == code);
-    aware.push_back(answer_file_load(path, code).answers);
+    CHECK(culture_from_file_name(path) == code);
+    aware.push_back(AnswerSet{code, answer_file_load(path).answers});
   }
   // Reversed order on one side must not matter: answers are matched by id.
   std::reverse(aware[2].answers.begin(), aware[2].answers.end());
 
-  const auto result = ContrastDetector().detect(unaware.questions, unaware.answers, aware);
+  const auto result = ContrastDetector().detect(unaware_file.questions, unaware, aware);
   const auto& usa = result.report.culture("USA").counts;
   CHECK(usa.compared == 259);
   CHECK(usa.valid == 253);

@@ -151,7 +151,7 @@ def test_contrast_reference_rule_on_the_wvs_runs(shared_dir):
     expected = {}
     for code in CULTURES:
         path = runs / f"wvs_result_culture_aware_{code}_0.json"
-        assert pipeline.culture_from_answer_file_name(str(path)) == code
+        assert pipeline.culture_from_file_name(str(path)) == code
         raw = json.loads(path.read_text())
         expected[code] = _reference_contrast(unaware_raw, raw)
         records = [{"question_id": a["Q_id"], "reply": a["answer"]} for a in raw]
@@ -175,7 +175,7 @@ def test_contrast_per_topic_with_wvs_topics(shared_dir):
     runs = shared_dir / WVS_RUNS
     survey = culturespa.Survey.wvs7(str(shared_dir / "wvs"))
     _, unaware = pipeline.answer_file_load(str(runs / "wvs_result_culture_unaware_0.json"))
-    _, ken = pipeline.answer_file_load(str(runs / "wvs_result_culture_aware_KEN_0.json"), "KEN")
+    _, ken = pipeline.answer_file_load(str(runs / "wvs_result_culture_aware_KEN_0.json"))
     result = culturespa.ContrastDetector().detect(survey.questions, unaware, {"KEN": ken})
     topics = result.counts_dataframe("topic")
     assert len(topics) == 13

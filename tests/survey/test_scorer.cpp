@@ -32,7 +32,7 @@ Survey tiny_survey() {
   return s;
 }
 
-std::vector<RunAnswer> tiny_run() {
+std::vector<ModelAnswer> tiny_run() {
   return {{"Q1", "I would choose 1."}, {"Q2", "2.Active"}, {"Q3", "I cannot answer that."}};
 }
 
@@ -73,7 +73,7 @@ TEST_CASE("a culture's score follows the reference formula") {
 
 TEST_CASE("robust parsing counts refusals per culture and per topic") {
   const SurveyScorer scorer(tiny_survey(), {ParseMode::robust, 0});
-  const auto run = std::vector<RunAnswer>{{"Q1", "Rather"}, {"Q2", "7"}, {"Q3", "I cannot answer that. 1-800-273"}};
+  const auto run = std::vector<ModelAnswer>{{"Q1", "Rather"}, {"Q2", "7"}, {"Q3", "I cannot answer that. 1-800-273"}};
   const CultureScore s = scorer.score(run, "BBB");
   CHECK(s.counts.counted == 1);
   CHECK(s.counts.failures.at("not_an_option") == 1);
@@ -108,29 +108,6 @@ TEST_CASE("bad runs and cultures are named") {
   testing::require_throws_naming<FormatError>([&] { scorer.score({{"Q1", "1"}, {"Q1", "2"}}, "AAA", "run.json"); },
                                      {"run.json", "item 1", "Q1"});
   testing::require_throws_naming<ValueError>([&] { scorer.score(tiny_run(), "XYZ"); }, {"XYZ", "AAA"});
-  testing::require_throws_naming<FormatError>([] { run_from_json("[{\"Q_id\": \"Q1\", \"answer\": 1", "r.json"); },
-                                     {"r.json", "malformed JSON"});
-  testing::require_throws_naming<FormatError>([] { run_from_json("{\"Q_id\": \"Q1\"}", "r.json"); }, {"r.json", "list"});
-  testing::require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1", "answer": "1"}, {"answer": "2"}])", "r.json"); },
-                                     {"r.json", "item 1", "Q_id"});
-  testing::require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1"}])", "r.json"); },
-                                     {"r.json", "item 0", "Q1", "answer"});
-  testing::require_throws_naming<FormatError>([] { run_from_json(R"([{"Q_id": "Q1", "answer": [1]}])", "r.json"); },
-                                     {"r.json", "item 0", "answer"});
-  testing::require_throws_naming<FormatError>(
-      [] { run_from_json(R"([{"Q_id": "Q1", "answer": "1"}, {"Q_id": "Q1", "answer": "2"}])", "r.json"); },
-      {"r.json", "item 1", "repeats item 0"});
-  testing::require_throws_naming<FileError>([] { run_load("/nonexistent/run.json"); }, {"/nonexistent/run.json"});
-  CHECK(run_from_json(R"([{"Q_id": "Q1", "answer": 3, "question": "x"}])").at(0).reply == "3");
-}
-
-TEST_CASE("the culture of a run file comes from its name") {
-  const Survey s = tiny_survey();
-  CHECK(run_culture_from_path("/x/wvs_result_culture_aware_AAA_0.json", s) == "AAA");
-  CHECK(run_culture_from_path("run_Bish_1.json", s) == "BBB");
-  CHECK_FALSE(run_culture_from_path("wvs_result_culture_unaware_0.json", s).has_value());
-  CHECK_FALSE(run_culture_from_path("AAA_run.json", s).has_value());  // not between underscores
-  testing::require_throws_naming<ValueError>([&] { run_culture_from_path("x_AAA_BBB_0.json", s); }, {"AAA", "BBB"});
 }
 
 TEST_CASE("distribution-level scores") {
@@ -148,8 +125,8 @@ TEST_CASE("distribution-level scores") {
 
 TEST_CASE("paired comparison of two runs") {
   const SurveyScorer scorer(tiny_survey(), {ParseMode::reference, 100, 5});
-  const std::vector<RunAnswer> worse = {{"Q1", "1"}, {"Q2", "2"}, {"Q3", "1"}};
-  const std::vector<RunAnswer> better = {{"Q1", "4"}, {"Q2", "1"}, {"Q3", "7"}};
+  const std::vector<ModelAnswer> worse = {{"Q1", "1"}, {"Q2", "2"}, {"Q3", "1"}};
+  const std::vector<ModelAnswer> better = {{"Q1", "4"}, {"Q2", "1"}, {"Q3", "7"}};
   const PairedDifference d = scorer.compare(worse, better, "BBB");
   CHECK(d.questions == 3);
   CHECK(d.difference.estimate == Approx(scorer.score(better, "BBB").alignment - scorer.score(worse, "BBB").alignment));
@@ -217,10 +194,10 @@ TEST_CASE("reference runs score as the reference computes them") {
   const fs::path runs = shared / "reference-runs" / "llama3-8b-instruct" / "wvs";
   // From an independent re-implementation of the README's formula (the
   // Python test recomputes every file).
-  const auto usa = scorer.score(run_load((runs / "wvs_result_culture_aware_USA_0.json").string()), "USA");
+  const auto usa = scorer.score(answer_file_load((runs / "wvs_result_culture_aware_USA_0.json").string()).answers, "USA");
   CHECK(usa.alignment == Approx(71.12).margin(0.005));
   CHECK(usa.counts.counted == 254);
-  const auto chn = scorer.score(run_load((runs / "wvs_result_culture_aware_CHN_0.json").string()), "CHN");
+  const auto chn = scorer.score(answer_file_load((runs / "wvs_result_culture_aware_CHN_0.json").string()).answers, "CHN");
   CHECK(chn.alignment == Approx(66.54).margin(0.005));
   CHECK(chn.counts.counted == 221);
   CHECK(chn.counts.no_gold > 0);

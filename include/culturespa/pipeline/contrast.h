@@ -13,18 +13,10 @@
 #include <vector>
 
 #include "culturespa/core/progress.h"
+#include "culturespa/survey/answers.h"
 #include "culturespa/survey/survey.h"
 
 namespace culturespa {
-
-// One model answer to one question: a sampled reply (the reference's way)
-// and/or a distribution over the question's options in option-id order
-// (option scoring, culturespa's way).
-struct ModelAnswer {
-  std::string question_id;
-  std::string reply;
-  std::vector<double> distribution;  // empty when the answer has none
-};
 
 // The answers of one run: culture-unaware (culture empty) or culture-aware.
 struct AnswerSet {

@@ -10,26 +10,14 @@
 
 #include "culturespa/pipeline/contrast.h"
 #include "culturespa/pipeline/question_filter.h"
+#include "culturespa/survey/answers.h"
 #include "culturespa/survey/survey.h"
 
 namespace culturespa {
 
-// A model's answers as a stage file holds them, with the questions it names.
-struct AnswerFile {
-  AnswerSet answers;
-  std::vector<Question> questions;  // from "question"/"option_lst" where the items carry them
-};
-
-// Reads an answer file: a JSON list (the reference's wvs_result_*.json) or
-// JSONL, each item {"Q_id" | "question_id", "answer" | "reply", optional
-// "distribution": [numbers], optional "question", "option_lst" | "options",
-// "class" | "topic"}. The answer set gets `culture` (empty: culture-unaware).
-// FormatError naming the file and the item for malformed items.
-AnswerFile answer_file_load(const std::string& path, const std::string& culture = "");
-
-// The culture code of a reference answer file name
-// ("wvs_result_culture_aware_KEN_0.json" -> "KEN"), or empty.
-std::string culture_from_answer_file_name(const std::string& path);
+// Answer files (the reference's wvs_result_*.json, or JSONL) are read with
+// answer_file_load, their culture told by culture_from_file_name
+// (culturespa/survey/answers.h).
 
 // Contrast pairs as JSONL, one pair a line (docs/pipeline.md). The loader
 // reads what the saver writes; FormatError naming the file and line otherwise.

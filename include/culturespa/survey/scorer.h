@@ -6,7 +6,8 @@
 // measures; a random-answer baseline; bootstrap intervals; paired
 // differences of two runs; culture x culture similarity of a model's answers
 // and its rank correlation with the human one. Reports as JSON, CSV and a
-// Markdown table. Formulas in docs/scoring.md.
+// Markdown table. Formulas in docs/scoring.md. A run is the answers of an
+// answer file (culturespa/survey/answers.h); the scorer uses their replies.
 #pragma once
 
 #include <cstddef>
@@ -19,29 +20,11 @@
 
 #include "culturespa/core/progress.h"
 #include "culturespa/survey/answer_parser.h"
+#include "culturespa/survey/answers.h"
 #include "culturespa/survey/metrics.h"
 #include "culturespa/survey/survey.h"
 
 namespace culturespa {
-
-// One reply of a run: the reference format's {"Q_id", "answer"} item.
-struct RunAnswer {
-  std::string question_id;
-  std::string reply;
-};
-
-// Reads a run file in the reference format: a JSON list of objects with
-// "Q_id" and "answer" (a string, or a number taken as its digits); other
-// fields are ignored. FileError when missing; FormatError naming the file and
-// the item for malformed JSON, a missing field or a repeated Q_id.
-std::vector<RunAnswer> run_load(const std::string& path);
-std::vector<RunAnswer> run_from_json(const std::string& text, const std::string& source = "<string>");
-
-// The culture named in a run file's name: a `_<CODE>_` or `_<Adjective>_`
-// part ("wvs_result_culture_aware_KEN_0.json", "..._American_0.json") naming
-// one of the survey's cultures; nullopt when none does, ValueError when
-// parts name two different cultures.
-std::optional<std::string> run_culture_from_path(const std::string& path, const Survey& survey);
 
 struct ScorerOptions {
   ParseMode parse = ParseMode::reference;  // how replies become option ids
@@ -134,11 +117,11 @@ class SurveyScorer {
   // many). FormatError naming `source` and the item for an unknown or
   // non-evaluated question id or a repeated one; ValueError for an unknown
   // culture.
-  CultureScore score(const std::vector<RunAnswer>& run, std::string_view culture,
+  CultureScore score(const std::vector<ModelAnswer>& run, std::string_view culture,
                      const std::string& source = "<run>") const;
 
   // One run against several cultures (a culture-unaware run against each).
-  ScoreReport score_cultures(const std::vector<RunAnswer>& run, const std::vector<std::string>& cultures,
+  ScoreReport score_cultures(const std::vector<ModelAnswer>& run, const std::vector<std::string>& cultures,
                              const std::string& source = "<run>", ProgressCallback progress = {}) const;
 
   // Answers as distributions over each question's options (index 0 = first
@@ -149,7 +132,7 @@ class SurveyScorer {
 
   // Is run b better than run a on this culture? Over the questions counted in
   // both runs; the bootstrap resamples the same questions for both.
-  PairedDifference compare(const std::vector<RunAnswer>& a, const std::vector<RunAnswer>& b,
+  PairedDifference compare(const std::vector<ModelAnswer>& a, const std::vector<ModelAnswer>& b,
                            std::string_view culture, const std::string& source_a = "<run a>",
                            const std::string& source_b = "<run b>") const;
 
@@ -157,7 +140,7 @@ class SurveyScorer {
   // alignment score with culture a's parsed answers as m and culture b's as g
   // over the questions both parsed, x100 (the formula of the survey's
   // similarity table, which uses gold answers). `runs`: culture code -> run.
-  SimilarityMatrix culture_similarity(const std::map<std::string, std::vector<RunAnswer>>& runs,
+  SimilarityMatrix culture_similarity(const std::map<std::string, std::vector<ModelAnswer>>& runs,
                                       ProgressCallback progress = {}) const;
   // The same matrix from the cultures' gold answers (all the survey's
   // cultures when `cultures` is empty).
@@ -165,7 +148,7 @@ class SurveyScorer {
 
  private:
   // The parsed replies of a run, checked against the survey.
-  std::vector<std::pair<const Question*, ParsedAnswer>> parse_run(const std::vector<RunAnswer>& run,
+  std::vector<std::pair<const Question*, ParsedAnswer>> parse_run(const std::vector<ModelAnswer>& run,
                                                                   const std::string& source) const;
   void require_culture(std::string_view culture) const;
 
