@@ -48,7 +48,7 @@ def cs_tokenizer(smollm2_dir):
 
 @pytest.fixture(scope="module")
 def cs_model(smollm2_dir):
-    return _require("Model")(str(smollm2_dir), device="cpu", dtype=torch.float32)
+    return _require("Model")(str(smollm2_dir), device="cpu", dtype="float32")
 
 
 def _ids(values) -> list:
