@@ -25,5 +25,9 @@ void register_progress(py::module_& m);
 void register_version(py::module_& m);
 void register_runtime(py::module_& m);
 void register_sentencepiece(py::module_& m);
+void register_survey(py::module_& m);
+void register_prompts(py::module_& m);
+void register_answer_parser(py::module_& m);
+void register_scorer(py::module_& m);
 
 }  // namespace culturespa::bindings

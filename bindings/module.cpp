@@ -11,4 +11,8 @@ PYBIND11_MODULE(_core, m) {
   register_version(m);
   register_runtime(m);
   register_sentencepiece(m);
+  register_survey(m);
+  register_prompts(m);
+  register_answer_parser(m);
+  register_scorer(m);
 }

@@ -17,10 +17,4 @@ find_package(PkgConfig REQUIRED)
 
 set(CULTURESPA_PRIVATE_LIBS Threads::Threads ${CMAKE_DL_LIBS})
 
-if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/Sentencepiece.cmake")
-  include(Sentencepiece)
-else()
-  add_library(culturespa_no_sentencepiece INTERFACE)
-  add_library(culturespa::sentencepiece ALIAS culturespa_no_sentencepiece)
-  set(CULTURESPA_SENTENCEPIECE_SOURCE off)
-endif()
+include(Sentencepiece)

@@ -7,7 +7,7 @@
 #include <sentencepiece_trainer.h>
 #endif
 
-#include <fstream>
+#include <unordered_map>
 
 namespace culturespa {
 
@@ -86,25 +86,16 @@ std::string SentencePieceModel::serialized() const {
 std::string sentencepiece_train(const std::vector<std::string>& sentences,
                                 const SentencePieceTrainOptions& options) {
   if (sentences.empty()) throw ValueError("sentencepiece_train: no sentences given");
-  sentencepiece::TrainerSpec trainer;
-  trainer.set_vocab_size(options.vocab_size);
-  trainer.set_character_coverage(options.character_coverage);
-  trainer.set_byte_fallback(options.byte_fallback);
-  trainer.set_minloglevel(2);  // quiet: the trainer logs every step otherwise
-  sentencepiece::TrainerSpec::ModelType type;
-  if (!sentencepiece::TrainerSpec::ModelType_Parse(options.model_type, &type)) {
-    // ModelType names are upper case in the proto ("BPE"); accept lower case.
-    std::string upper = options.model_type;
-    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (!sentencepiece::TrainerSpec::ModelType_Parse(upper, &type)) {
-      throw ValueError("unknown sentencepiece model_type '" + options.model_type + "'");
-    }
-  }
-  trainer.set_model_type(type);
-  sentencepiece::NormalizerSpec normalizer;
-  normalizer.set_name("identity");
-  sentencepiece::NormalizerSpec denormalizer;
-
+  // The keyword form of Train() needs only the public headers (the
+  // TrainerSpec protobuf header is not part of sentencepiece's public API).
+  const std::unordered_map<std::string, std::string> arguments = {
+      {"vocab_size", std::to_string(options.vocab_size)},
+      {"model_type", options.model_type},
+      {"byte_fallback", options.byte_fallback ? "true" : "false"},
+      {"character_coverage", std::to_string(options.character_coverage)},
+      {"normalization_rule_name", "identity"},
+      {"minloglevel", "2"},  // quiet: the trainer logs every step otherwise
+  };
   class VectorIterator : public sentencepiece::SentenceIterator {
    public:
     explicit VectorIterator(const std::vector<std::string>& s) : s_(s) {}
@@ -119,8 +110,8 @@ std::string sentencepiece_train(const std::vector<std::string>& sentences,
   } iterator(sentences);
 
   std::string serialized;
-  const auto status = sentencepiece::SentencePieceTrainer::Train(
-      trainer, normalizer, denormalizer, &iterator, &serialized);
+  const auto status =
+      sentencepiece::SentencePieceTrainer::Train(arguments, &iterator, &serialized);
   if (!status.ok()) throw ValueError("sentencepiece training failed: " + status.ToString());
   return serialized;
 }

@@ -22,6 +22,20 @@ from ._core import (
 )
 from ._logging import set_log_level
 from ._progress import progress_bar
+from .survey import (
+    Culture,
+    PromptMethod,
+    Prompts,
+    PromptTemplates,
+    Question,
+    Survey,
+    SurveyPrompt,
+    build_prompt,
+    build_prompts,
+    cultures_builtin,
+    question_bank_load,
+)
+from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
 
 __version__: str = _core.__version__
 
@@ -29,13 +43,28 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "Culture",
+    "CultureScore",
     "LogLevel",
     "Progress",
+    "PromptMethod",
+    "PromptTemplates",
+    "Prompts",
+    "Question",
+    "ScoreReport",
     "SentencePieceModel",
+    "Survey",
+    "SurveyPrompt",
+    "SurveyScorer",
     "__version__",
+    "answer_parse",
     "build_info",
+    "build_prompt",
+    "build_prompts",
+    "cultures_builtin",
     "num_threads",
     "progress_bar",
+    "question_bank_load",
     "runtime_info",
     "sentencepiece_available",
     "sentencepiece_train",
