@@ -89,12 +89,11 @@ void BpeEngine::build_byte_tables() {
   std::unordered_map<std::string, int> char_to_byte;
   for (int b = 0; b < 256; ++b) {
     char_to_byte[alphabet[b]] = b;
+    // Some vocabularies (SmolLM2's) lack tokens for a few control bytes;
+    // Hugging Face then encodes such a byte as unk_token, or drops it when
+    // there is none (initial_symbols does the same).
     const auto it = token_to_id_.find(alphabet[b]);
-    if (it == token_to_id_.end()) {
-      throw FormatError(model_description + ": the byte-level vocabulary lacks the token for byte " +
-                        std::to_string(b) + " ('" + alphabet[b] + "')");
-    }
-    byte_symbol_[b] = it->second;
+    byte_symbol_[b] = it == token_to_id_.end() ? -1 : it->second;
   }
   // Raw bytes of each token, for ignore_merges lookups without re-mapping words.
   raw_bytes_to_id_.reserve(token_to_id_.size());
@@ -524,7 +523,16 @@ void BpeEngine::bpe_word(std::string_view word, std::vector<int>& out) const {
 
 void BpeEngine::initial_symbols(std::string_view word, std::vector<int>& symbols) const {
   if (byte_level_) {
-    for (unsigned char c : word) symbols.push_back(byte_symbol_[c]);
+    bool previous_unknown = false;
+    for (unsigned char c : word) {
+      if (byte_symbol_[c] >= 0) {
+        symbols.push_back(byte_symbol_[c]);
+        previous_unknown = false;
+      } else if (unk_id_ >= 0) {
+        if (!(fuse_unk_ && previous_unknown)) symbols.push_back(unk_id_);
+        previous_unknown = true;
+      }
+    }
     return;
   }
   bool previous_unknown = false;

@@ -99,14 +99,17 @@ def test_greedy_32_tokens_equal_transformers_on_10_prompts(cs_model, hf_model, h
             out = hf_model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                                     max_new_tokens=GREEDY_TOKENS, do_sample=False, pad_token_id=eos)
         expected = out[0, len(ids):].tolist()
-        # Plain greedy decoding on culturespa's forward, stopping where generate() stops.
-        sequence, produced = list(ids), []
+        # Plain greedy decoding on culturespa's forward with its KV cache,
+        # stopping where generate() stops.
+        cache = cs_model.cache_create(1, len(ids) + GREEDY_TOKENS)
+        logits = cs_model.forward(torch.tensor([ids], dtype=torch.long), cache=cache)
+        produced = []
         for _ in range(GREEDY_TOKENS):
-            token = int(_last_logits(cs_model, sequence).argmax())
+            token = int(logits.reshape(-1).argmax())
             produced.append(token)
-            sequence.append(token)
             if token == eos:
                 break
+            logits = cs_model.forward(torch.tensor([[token]], dtype=torch.long), cache=cache)
         assert produced == expected, hf_tokenizer.decode(expected)
 
 
