@@ -24,6 +24,9 @@ void register_logging(py::module_& m);
 void register_progress(py::module_& m);
 void register_version(py::module_& m);
 void register_runtime(py::module_& m);
+void register_safetensors(py::module_& m);
+void register_model(py::module_& m);
+void register_testing(py::module_& m);
 void register_sentencepiece(py::module_& m);
 
 }  // namespace culturespa::bindings

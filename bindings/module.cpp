@@ -10,5 +10,8 @@ PYBIND11_MODULE(_core, m) {
   register_progress(m);
   register_version(m);
   register_runtime(m);
+  register_safetensors(m);
+  register_model(m);
+  register_testing(m);
   register_sentencepiece(m);
 }

@@ -21,6 +21,7 @@ from ._core import (
     set_num_threads,
 )
 from ._logging import set_log_level
+from .model import KVCache, Model, safetensors_read, safetensors_write
 from ._progress import progress_bar
 
 __version__: str = _core.__version__
@@ -29,7 +30,9 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "KVCache",
     "LogLevel",
+    "Model",
     "Progress",
     "SentencePieceModel",
     "__version__",
@@ -37,6 +40,8 @@ __all__ = [
     "num_threads",
     "progress_bar",
     "runtime_info",
+    "safetensors_read",
+    "safetensors_write",
     "sentencepiece_available",
     "sentencepiece_train",
     "set_log_level",

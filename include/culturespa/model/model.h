@@ -1,0 +1,112 @@
+// culturespa/model/model.h: a LLaMA-family causal language model on LibTorch.
+//
+// Model loads a Hugging Face checkpoint folder (config.json, safetensors
+// weights, generation_config.json; see config.h for the architectures) onto
+// a device in a compute dtype, and runs forward passes over batches of token
+// sequences with a KV cache.
+//
+// Batches use RIGHT padding: row b of `input_ids` [batch, T] holds
+// lengths[b] new tokens followed by padding (any id), and the new tokens of
+// row b take positions cache.length(b), cache.length(b) + 1, ... A typical
+// generation loop (the Generator builds on this):
+//
+//   KVCache cache = model.cache_create(batch, prompt_max + max_new_tokens);
+//   at::Tensor logits = model.forward(prompts, prompt_lengths, cache);  // [batch, vocab]
+//   for (...) {
+//     at::Tensor next = logits.argmax(-1).unsqueeze(1);  // [batch, 1]
+//     logits = model.forward(next, {}, cache);           // one token each
+//     cache.keep(unfinished_rows);                       // drop finished sequences
+//   }
+//
+// Prefix sharing: run a shared prompt once in row 0, then
+// cache.copy_prefix(0, {1, 2, 3}, n) gives rows 1..3 the same first n tokens.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "culturespa/core/progress.h"
+#include "culturespa/model/config.h"
+
+namespace culturespa {
+
+struct ModelOptions {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
+  std::string dtype = "";      // compute dtype: "float32", "float16", "bfloat16"; "" = float32 on CPU, bfloat16 on CUDA
+  int threads = 0;             // LibTorch intra-op threads; 0 = leave runtime_init()'s setting
+};
+
+// Per-sequence keys and values of every layer, preallocated for `capacity`
+// tokens per sequence on the model's device.
+class KVCache {
+ public:
+  KVCache() = default;
+
+  int64_t batch() const noexcept { return static_cast<int64_t>(lengths_.size()); }
+  int64_t capacity() const noexcept { return capacity_; }
+  // Tokens held for each sequence.
+  const std::vector<int64_t>& lengths() const noexcept { return lengths_; }
+  int64_t length(int64_t seq) const;
+
+  // Gives each sequence in `dst` the first `n_tokens` of sequence `src`
+  // (their length becomes n_tokens). ValueError when out of range.
+  void copy_prefix(int64_t src, const std::vector<int64_t>& dst, int64_t n_tokens);
+  // Keeps only the sequences `indices` (in that order; a sequence may appear
+  // twice), dropping the others: row i becomes old row indices[i].
+  void keep(const std::vector<int64_t>& indices);
+  // Shortens sequence `seq` to `n_tokens` (e.g. to re-run from a point).
+  void truncate(int64_t seq, int64_t n_tokens);
+  // Empties every sequence.
+  void clear();
+  // Bytes the cache occupies on its device.
+  int64_t bytes() const;
+
+ private:
+  friend class Model;
+  // [layers, 2 (k, v), batch, kv_heads, capacity + 1, head_dim]; the last
+  // slot of each sequence absorbs the writes of padding tokens.
+  at::Tensor data_;
+  std::vector<int64_t> lengths_;
+  int64_t capacity_ = 0;
+};
+
+class Model {
+ public:
+  // Loads `dir`; calls runtime_init(). FileError/FormatError/ConfigError name
+  // the file and the field or tensor at fault.
+  explicit Model(const std::string& dir, const ModelOptions& options = {},
+                 ProgressCallback progress = nullptr);
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  const ModelConfig& config() const noexcept;
+  const std::string& path() const noexcept;
+  std::string device() const;  // "cpu", "cuda:0"
+  std::string dtype() const;   // "float32", ...
+  // Bytes of the weights as loaded (in the compute dtype).
+  int64_t weight_bytes() const;
+
+  KVCache cache_create(int64_t batch, int64_t capacity) const;
+
+  // Runs the new tokens `input_ids` ([batch, T], integer, any device; right
+  // padded) of every sequence. `lengths` ([batch], CPU or device integer):
+  // new tokens per row; undefined = T for every row. `cache`: appended to
+  // (its batch must match); nullptr runs without one (positions from 0).
+  // `logits_at` ([batch, P] integer, indices into 0..lengths[b]-1): the
+  // positions whose logits are returned as [batch, P, vocab]; undefined =
+  // each row's last new token, returned as [batch, vocab]. Logits are float32
+  // on the model's device.
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& lengths = {},
+                     KVCache* cache = nullptr, const at::Tensor& logits_at = {}) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace culturespa

@@ -1,0 +1,428 @@
+#include "culturespa/model/model.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "culturespa/core/error.h"
+#include "culturespa/model/runtime.h"
+#include "culturespa/model/safetensors.h"
+
+namespace culturespa {
+namespace {
+
+std::string shape_text(at::IntArrayRef shape) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+at::ScalarType dtype_parse(const std::string& name) {
+  if (name == "float32" || name == "fp32" || name == "float") return at::kFloat;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "fp16" || name == "half") return at::kHalf;
+  throw ConfigError("unsupported compute dtype '" + name + "' (float32, bfloat16 or float16)");
+}
+
+std::string dtype_text(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return "float32";
+    case at::kBFloat16: return "bfloat16";
+    case at::kHalf: return "float16";
+    default: return c10::toString(type);
+  }
+}
+
+at::Device device_parse(const std::string& name) {
+  at::Device device(at::kCPU);
+  try {
+    device = at::Device(name);
+  } catch (const std::exception&) {
+    throw ConfigError("unsupported device '" + name + "' (cpu, cuda or cuda:N)");
+  }
+  if (device.is_cuda()) {
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (count == 0) throw ConfigError("device '" + name + "' requested but no CUDA device is available");
+    if (device.index() >= count)
+      throw ConfigError("device '" + name + "' requested but only " + std::to_string(count) +
+                        " CUDA device(s) exist");
+    if (!device.has_index()) device = at::Device(at::kCUDA, 0);
+  } else if (!device.is_cpu()) {
+    throw ConfigError("unsupported device '" + name + "' (cpu, cuda or cuda:N)");
+  }
+  return device;
+}
+
+// HF's RMSNorm: normalise in float32, cast back, then scale.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (x.scalar_type() == at::kFloat) {
+    at::Tensor scale = x.pow(2).mean(-1, true).add_(eps).rsqrt_();
+    return (x * scale).mul_(weight);
+  }
+  const at::Tensor xf = x.to(at::kFloat);
+  at::Tensor scale = xf.pow(2).mean(-1, true).add_(eps).rsqrt_();
+  return (xf * scale).to(x.scalar_type()).mul_(weight);
+}
+
+// Rotary embedding in the "rotate half" layout HF uses: x [B, T, heads, hd],
+// cos/sin [B, T, 1, hd/2].
+at::Tensor rope_apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  const at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor o1 = out.narrow(-1, 0, half), o2 = out.narrow(-1, half, half);
+  at::mul_out(o1, x1, cos).sub_(x2 * sin);
+  at::mul_out(o2, x2, cos).add_(x1 * sin);
+  return out;
+}
+
+struct Layer {
+  at::Tensor input_norm, w_qkv, b_qkv, q_norm, k_norm, w_o, b_o;
+  at::Tensor post_norm, w_gate_up, b_gate_up, w_down, b_down;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+int64_t KVCache::length(int64_t seq) const {
+  if (seq < 0 || seq >= batch())
+    throw ValueError("KV cache has no sequence " + std::to_string(seq) + " (batch " +
+                     std::to_string(batch()) + ")");
+  return lengths_[seq];
+}
+
+void KVCache::copy_prefix(int64_t src, const std::vector<int64_t>& dst, int64_t n_tokens) {
+  c10::InferenceMode guard;
+  if (n_tokens < 0 || n_tokens > length(src))
+    throw ValueError("copy_prefix: n_tokens " + std::to_string(n_tokens) + " outside 0.." +
+                     std::to_string(length(src)) + " (length of sequence " + std::to_string(src) + ")");
+  for (const int64_t d : dst) {
+    length(d);  // validates
+    if (d == src) continue;
+    if (n_tokens > 0)
+      data_.select(2, d).narrow(3, 0, n_tokens).copy_(data_.select(2, src).narrow(3, 0, n_tokens));
+    lengths_[d] = n_tokens;
+  }
+}
+
+void KVCache::keep(const std::vector<int64_t>& indices) {
+  c10::InferenceMode guard;
+  std::vector<int64_t> lengths;
+  for (const int64_t i : indices) lengths.push_back(length(i));
+  const at::Tensor index = at::tensor(indices, at::kLong).to(data_.device());
+  data_ = indices.empty() ? data_.narrow(2, 0, 0).clone() : data_.index_select(2, index);
+  lengths_ = std::move(lengths);
+}
+
+void KVCache::truncate(int64_t seq, int64_t n_tokens) {
+  if (n_tokens < 0 || n_tokens > length(seq))
+    throw ValueError("truncate: n_tokens " + std::to_string(n_tokens) + " outside 0.." +
+                     std::to_string(length(seq)));
+  lengths_[seq] = n_tokens;
+}
+
+void KVCache::clear() { std::fill(lengths_.begin(), lengths_.end(), 0); }
+
+int64_t KVCache::bytes() const {
+  return data_.defined() ? static_cast<int64_t>(data_.numel() * data_.element_size()) : 0;
+}
+
+// ---------------------------------------------------------------------------
+
+struct Model::Impl {
+  std::string path;
+  ModelConfig config;
+  at::Device device{at::kCPU};
+  at::ScalarType dtype = at::kFloat;
+  at::Tensor embed, final_norm, lm_head, inv_freq;
+  std::vector<Layer> layers;
+  int64_t weight_bytes = 0;
+
+  // One tensor of the checkpoint, checked against the shape the config implies.
+  at::Tensor read(const SafetensorsCheckpoint& ckpt, const std::string& name,
+                  std::vector<int64_t> shape) const {
+    const SafetensorsEntry& entry = ckpt.entry(name);
+    if (entry.shape != shape)
+      throw FormatError(ckpt.file_of(name) + ": tensor '" + name + "' has shape " +
+                        shape_text(entry.shape) + ", config.json implies " + shape_text(shape));
+    if (entry.dtype != "F32" && entry.dtype != "F16" && entry.dtype != "BF16")
+      throw FormatError(ckpt.file_of(name) + ": tensor '" + name + "' has dtype " + entry.dtype +
+                        " (weights must be F32, F16 or BF16)");
+    return ckpt.tensor(name);
+  }
+
+  // The tensor(s) in the compute dtype on the device, concatenated along dim
+  // 0 when several; zero-copy when one CPU tensor already has the right dtype.
+  at::Tensor load(const SafetensorsCheckpoint& ckpt,
+                  const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts) {
+    std::vector<at::Tensor> tensors;
+    for (const auto& [name, shape] : parts) tensors.push_back(read(ckpt, name, shape));
+    at::Tensor out;
+    if (tensors.size() == 1 && device.is_cpu() && tensors[0].scalar_type() == dtype) {
+      out = tensors[0];  // stays backed by the file mapping
+    } else {
+      for (auto& t : tensors) t = t.to(device, dtype);
+      out = tensors.size() == 1 ? tensors[0].clone() : at::cat(tensors, 0);
+      for (const auto& [name, shape] : parts) ckpt.release(name);
+    }
+    weight_bytes += static_cast<int64_t>(out.numel() * out.element_size());
+    return out;
+  }
+
+  at::Tensor load_optional(const SafetensorsCheckpoint& ckpt, bool present,
+                           const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts) {
+    return present ? load(ckpt, parts) : at::Tensor();
+  }
+
+  void rope_init() {
+    const auto& c = config;
+    // As HF computes it: base ** (arange(0, dim, 2) / dim) in float32.
+    at::Tensor exponent = at::arange(0, c.head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(c.head_dim);
+    at::Tensor inv = 1.0 / at::pow(c.rope_theta, exponent);
+    const RopeScaling& s = c.rope_scaling;
+    if (s.type == RopeScalingType::linear) {
+      inv = inv / s.factor;
+    } else if (s.type == RopeScalingType::llama3) {
+      const double old_len = static_cast<double>(s.original_max_position_embeddings);
+      const double low_wavelen = old_len / s.low_freq_factor;
+      const double high_wavelen = old_len / s.high_freq_factor;
+      const at::Tensor wavelen = 2 * M_PI / inv;
+      at::Tensor scaled = at::where(wavelen > low_wavelen, inv / s.factor, inv);
+      const at::Tensor smooth = (old_len / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+      const at::Tensor smoothed = (1 - smooth) * scaled / s.factor + smooth * scaled;
+      const at::Tensor medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+      inv = at::where(medium, smoothed, scaled);
+    }
+    inv_freq = inv.to(device);
+  }
+};
+
+Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallback progress)
+    : impl_(std::make_unique<Impl>()) {
+  runtime_init();
+  if (options.threads < 0) throw ValueError("threads must be >= 0, got " + std::to_string(options.threads));
+  if (options.threads > 0) runtime_set_num_threads(options.threads);
+  c10::InferenceMode guard;
+  Impl& m = *impl_;
+  m.path = dir;
+  m.device = device_parse(options.device);
+  m.dtype = options.dtype.empty() ? (m.device.is_cuda() ? at::kBFloat16 : at::kFloat)
+                                  : dtype_parse(options.dtype);
+  m.config = model_config_load(dir);
+  const ModelConfig& c = m.config;
+  const SafetensorsCheckpoint ckpt(dir);
+
+  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
+  const int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
+  ProgressReporter reporter(std::move(progress), "load", static_cast<std::size_t>(c.num_hidden_layers));
+  m.embed = m.load(ckpt, {{"model.embed_tokens.weight", {c.vocab_size, H}}});
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    const std::string a = p + "self_attn.", f = p + "mlp.";
+    Layer layer;
+    layer.input_norm = m.load(ckpt, {{p + "input_layernorm.weight", {H}}});
+    layer.w_qkv = m.load(ckpt, {{a + "q_proj.weight", {q_out, H}},
+                                {a + "k_proj.weight", {kv_out, H}},
+                                {a + "v_proj.weight", {kv_out, H}}});
+    layer.b_qkv = m.load_optional(ckpt, c.qkv_bias,
+                                  {{a + "q_proj.bias", {q_out}}, {a + "k_proj.bias", {kv_out}},
+                                   {a + "v_proj.bias", {kv_out}}});
+    layer.q_norm = m.load_optional(ckpt, c.qk_norm, {{a + "q_norm.weight", {hd}}});
+    layer.k_norm = m.load_optional(ckpt, c.qk_norm, {{a + "k_norm.weight", {hd}}});
+    layer.w_o = m.load(ckpt, {{a + "o_proj.weight", {H, q_out}}});
+    layer.b_o = m.load_optional(ckpt, c.o_bias, {{a + "o_proj.bias", {H}}});
+    layer.post_norm = m.load(ckpt, {{p + "post_attention_layernorm.weight", {H}}});
+    layer.w_gate_up = m.load(ckpt, {{f + "gate_proj.weight", {I, H}}, {f + "up_proj.weight", {I, H}}});
+    layer.b_gate_up = m.load_optional(ckpt, c.mlp_bias, {{f + "gate_proj.bias", {I}}, {f + "up_proj.bias", {I}}});
+    layer.w_down = m.load(ckpt, {{f + "down_proj.weight", {H, I}}});
+    layer.b_down = m.load_optional(ckpt, c.mlp_bias, {{f + "down_proj.bias", {H}}});
+    m.layers.push_back(std::move(layer));
+    reporter.advance();
+  }
+  m.final_norm = m.load(ckpt, {{"model.norm.weight", {H}}});
+  if (c.tie_word_embeddings && !ckpt.contains("lm_head.weight")) {
+    m.lm_head = m.embed;
+  } else {
+    m.lm_head = m.load(ckpt, {{"lm_head.weight", {c.vocab_size, H}}});
+  }
+  m.rope_init();
+}
+
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+const ModelConfig& Model::config() const noexcept { return impl_->config; }
+const std::string& Model::path() const noexcept { return impl_->path; }
+std::string Model::device() const { return impl_->device.str(); }
+std::string Model::dtype() const { return dtype_text(impl_->dtype); }
+int64_t Model::weight_bytes() const { return impl_->weight_bytes; }
+
+KVCache Model::cache_create(int64_t batch, int64_t capacity) const {
+  if (batch < 0 || capacity < 1)
+    throw ValueError("cache_create: batch must be >= 0 and capacity >= 1, got " +
+                     std::to_string(batch) + " and " + std::to_string(capacity));
+  c10::InferenceMode guard;
+  const ModelConfig& c = impl_->config;
+  KVCache cache;
+  cache.capacity_ = capacity;
+  cache.lengths_.assign(static_cast<std::size_t>(batch), 0);
+  // Zeroed: padding queries may read never-written slots, which must be finite.
+  cache.data_ = at::zeros({c.num_hidden_layers, 2, batch, c.num_key_value_heads, capacity + 1, c.head_dim},
+                          at::TensorOptions().dtype(impl_->dtype).device(impl_->device));
+  return cache;
+}
+
+at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths, KVCache* cache,
+                          const at::Tensor& logits_at) const {
+  const Impl& m = *impl_;
+  const ModelConfig& c = m.config;
+  at::Tensor logits;
+  {
+    c10::InferenceMode guard;
+    if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(0) < 1 || input_ids.size(1) < 1 ||
+        !at::isIntegralType(input_ids.scalar_type(), false))
+      throw ValueError("forward: input_ids must be a non-empty 2-D integer tensor [batch, tokens]");
+    const int64_t B = input_ids.size(0), T = input_ids.size(1);
+    const at::Tensor ids = input_ids.to(m.device, at::kLong);
+    {
+      const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+      if (lo < 0 || hi >= c.vocab_size)
+        throw ValueError("forward: token id " + std::to_string(lo < 0 ? lo : hi) + " outside the vocabulary 0.." +
+                         std::to_string(c.vocab_size - 1));
+    }
+    std::vector<int64_t> n_new(static_cast<std::size_t>(B), T);
+    if (lengths.defined()) {
+      if (lengths.dim() != 1 || lengths.size(0) != B)
+        throw ValueError("forward: lengths must have shape [" + std::to_string(B) + "], got " +
+                         shape_text(lengths.sizes()));
+      const at::Tensor cpu = lengths.to(at::kCPU, at::kLong).contiguous();
+      const int64_t* p = cpu.data_ptr<int64_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        if (p[b] < 1 || p[b] > T)
+          throw ValueError("forward: lengths[" + std::to_string(b) + "] = " + std::to_string(p[b]) +
+                           " outside 1.." + std::to_string(T));
+        n_new[b] = p[b];
+      }
+    }
+    KVCache local;
+    if (!cache) {
+      local = cache_create(B, T);
+      cache = &local;
+    }
+    if (cache->batch() != B)
+      throw ValueError("forward: the KV cache holds " + std::to_string(cache->batch()) +
+                       " sequences but input_ids has " + std::to_string(B));
+    const int64_t nkv = c.num_key_value_heads, nh = c.num_attention_heads, hd = c.head_dim;
+    const int64_t group = nh / nkv, slots = cache->capacity_ + 1;
+    std::vector<int64_t> positions(B * T), write_index(B * nkv * T);
+    int64_t key_len = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t start = cache->lengths_[b];
+      if (start + n_new[b] > cache->capacity_)
+        throw ValueError("forward: sequence " + std::to_string(b) + " would hold " +
+                         std::to_string(start + n_new[b]) + " tokens, beyond the KV cache capacity " +
+                         std::to_string(cache->capacity_));
+      key_len = std::max(key_len, start + n_new[b]);
+      for (int64_t t = 0; t < T; ++t) {
+        positions[b * T + t] = start + t;
+        const int64_t slot = t < n_new[b] ? start + t : cache->capacity_;  // padding -> spare slot
+        for (int64_t h = 0; h < nkv; ++h) write_index[(b * nkv + h) * T + t] = (b * nkv + h) * slots + slot;
+      }
+    }
+    std::vector<int64_t> select;  // rows of [B*T, H] whose logits are wanted
+    int64_t per_row = 1;
+    if (logits_at.defined()) {
+      if (logits_at.dim() != 2 || logits_at.size(0) != B)
+        throw ValueError("forward: logits_at must have shape [" + std::to_string(B) + ", P], got " +
+                         shape_text(logits_at.sizes()));
+      per_row = logits_at.size(1);
+      const at::Tensor cpu = logits_at.to(at::kCPU, at::kLong).contiguous();
+      const int64_t* p = cpu.data_ptr<int64_t>();
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t i = 0; i < per_row; ++i) {
+          const int64_t t = p[b * per_row + i];
+          if (t < 0 || t >= n_new[b])
+            throw ValueError("forward: logits_at[" + std::to_string(b) + "][" + std::to_string(i) + "] = " +
+                             std::to_string(t) + " outside the row's new tokens 0.." + std::to_string(n_new[b] - 1));
+          select.push_back(b * T + t);
+        }
+    } else {
+      for (int64_t b = 0; b < B; ++b) select.push_back(b * T + n_new[b] - 1);
+    }
+
+    const auto long_options = at::TensorOptions().dtype(at::kLong).device(m.device);
+    const at::Tensor pos = at::tensor(positions, at::kLong).view({B, T}).to(m.device);
+    const at::Tensor write = at::tensor(write_index, at::kLong).to(m.device);
+    const at::Tensor rows = at::tensor(select, at::kLong).to(m.device);
+
+    // Additive mask [B, 1, 1, T, key_len]: causal, and Mistral's sliding window.
+    const at::Tensor key_pos = at::arange(key_len, long_options).view({1, 1, key_len});
+    const at::Tensor query_pos = pos.unsqueeze(-1);
+    at::Tensor blocked = key_pos > query_pos;
+    if (c.sliding_window > 0) blocked.logical_or_((query_pos - key_pos) >= c.sliding_window);
+    const double lowest = m.dtype == at::kHalf ? -65504.0 : -3.0e38;
+    const at::Tensor mask = at::zeros({B, T, key_len}, at::TensorOptions().dtype(m.dtype).device(m.device))
+                                .masked_fill_(blocked, lowest)
+                                .view({B, 1, 1, T, key_len});
+
+    const at::Tensor freqs = (pos.to(at::kFloat).unsqueeze(-1) * m.inv_freq).unsqueeze(2);  // [B, T, 1, hd/2]
+    const at::Tensor cos = freqs.cos().to(m.dtype), sin = freqs.sin().to(m.dtype);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+
+    at::Tensor hidden = at::embedding(m.embed, ids);  // [B, T, H]
+    for (std::size_t li = 0; li < m.layers.size(); ++li) {
+      const Layer& layer = m.layers[li];
+      at::Tensor x = rms_norm(hidden, layer.input_norm, c.rms_norm_eps);
+      const at::Tensor qkv = at::linear(x, layer.w_qkv, layer.b_qkv);
+      at::Tensor q = qkv.narrow(-1, 0, nh * hd).view({B, T, nh, hd});
+      at::Tensor k = qkv.narrow(-1, nh * hd, nkv * hd).view({B, T, nkv, hd});
+      const at::Tensor v = qkv.narrow(-1, (nh + nkv) * hd, nkv * hd).view({B, T, nkv, hd});
+      if (c.qk_norm) {
+        q = rms_norm(q, layer.q_norm, c.rms_norm_eps);
+        k = rms_norm(k, layer.k_norm, c.rms_norm_eps);
+      }
+      q = rope_apply(q, cos, sin);
+      k = rope_apply(k, cos, sin);
+
+      at::Tensor keys = cache->data_.select(0, static_cast<int64_t>(li)).select(0, 0);  // [B, nkv, slots, hd]
+      at::Tensor values = cache->data_.select(0, static_cast<int64_t>(li)).select(0, 1);
+      keys.view({B * nkv * slots, hd}).index_copy_(0, write, k.transpose(1, 2).reshape({B * nkv * T, hd}));
+      values.view({B * nkv * slots, hd}).index_copy_(0, write, v.transpose(1, 2).reshape({B * nkv * T, hd}));
+
+      // The query heads sharing a KV head are stacked along the query axis
+      // (GQA without repeating keys): [B * nkv, group * T, hd].
+      const at::Tensor queries =
+          q.view({B, T, nkv, group, hd}).permute({0, 2, 3, 1, 4}).reshape({B * nkv, group * T, hd}).mul_(scale);
+      const at::Tensor k_used = keys.narrow(2, 0, key_len).reshape({B * nkv, key_len, hd});
+      const at::Tensor v_used = values.narrow(2, 0, key_len).reshape({B * nkv, key_len, hd});
+      at::Tensor scores = at::bmm(queries, k_used.transpose(1, 2));
+      scores.view({B, nkv, group, T, key_len}).add_(mask);
+      const at::Tensor probs = m.dtype == at::kFloat ? at::softmax(scores, -1)
+                                                     : at::softmax(scores, -1, at::kFloat).to(m.dtype);
+      const at::Tensor attended = at::bmm(probs, v_used)
+                                      .view({B, nkv, group, T, hd})
+                                      .permute({0, 3, 1, 2, 4})
+                                      .reshape({B, T, nh * hd});
+      hidden.add_(at::linear(attended, layer.w_o, layer.b_o));
+
+      x = rms_norm(hidden, layer.post_norm, c.rms_norm_eps);
+      const at::Tensor gate_up = at::linear(x, layer.w_gate_up, layer.b_gate_up);
+      const int64_t I = c.intermediate_size;
+      const at::Tensor act = at::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I));
+      hidden.add_(at::linear(act, layer.w_down, layer.b_down));
+    }
+    const at::Tensor last = hidden.view({B * T, c.hidden_size}).index_select(0, rows);
+    logits = at::linear(rms_norm(last, m.final_norm, c.rms_norm_eps), m.lm_head).to(at::kFloat);
+    logits = logits_at.defined() ? logits.view({B, per_row, c.vocab_size}) : logits.view({B, c.vocab_size});
+    for (int64_t b = 0; b < B; ++b) cache->lengths_[b] += n_new[b];
+  }
+  // Outside inference mode: callers may modify the logits in place.
+  return logits.clone();
+}
+
+}  // namespace culturespa

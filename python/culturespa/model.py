@@ -1,0 +1,100 @@
+"""The model backend: LLaMA-family Hugging Face checkpoints run by LibTorch.
+
+``Model`` loads a checkpoint folder (config.json, model.safetensors or shards
+with model.safetensors.index.json, generation_config.json) and runs forward
+passes over batches of token sequences, with an optional KV cache. Batches
+are right-padded: row ``b`` holds ``lengths[b]`` new tokens, then padding.
+See docs/model.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import torch
+
+from . import _core
+from ._core import KVCache
+
+TokenIds = Union[torch.Tensor, Sequence[Sequence[int]], Sequence[int]]
+
+
+def _as_batch(input_ids: TokenIds, lengths, pad_id: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    if isinstance(input_ids, torch.Tensor):
+        ids = input_ids if input_ids.dim() == 2 else input_ids.reshape(1, -1)
+        if lengths is not None and not isinstance(lengths, torch.Tensor):
+            lengths = torch.tensor(list(lengths), dtype=torch.long)
+        return ids, lengths
+    rows = list(input_ids)
+    if rows and not isinstance(rows[0], (list, tuple, torch.Tensor)):
+        rows = [rows]  # one sequence
+    rows = [list(map(int, r)) for r in rows]
+    if not rows or any(len(r) == 0 for r in rows):
+        raise ValueError("forward: input_ids must hold at least one non-empty sequence")
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    if lengths is None:
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    elif not isinstance(lengths, torch.Tensor):
+        lengths = torch.tensor(list(lengths), dtype=torch.long)
+    return ids, lengths
+
+
+class Model:
+    """A causal LM loaded from a Hugging Face checkpoint folder.
+
+    ``device``: "cpu", "cuda" or "cuda:N". ``dtype``: compute dtype
+    ("float32", "bfloat16", "float16"); None = float32 on CPU, bfloat16 on
+    CUDA. ``threads``: LibTorch threads (None leaves the current setting).
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], *, device: str = "cpu",
+                 dtype: Optional[str] = None, threads: Optional[int] = None, progress=None):
+        self._model = _core.Model(os.fspath(path), device=device, dtype=dtype or "",
+                                  threads=threads or 0, progress=progress)
+        self.config: Dict[str, Any] = json.loads(self._model.config_json)
+
+    path = property(lambda self: self._model.path)
+    device = property(lambda self: self._model.device)
+    dtype = property(lambda self: self._model.dtype)
+    weight_bytes = property(lambda self: self._model.weight_bytes)
+    architecture = property(lambda self: self._model.architecture)
+    eos_token_ids = property(lambda self: list(self._model.eos_token_ids))
+
+    def cache_create(self, batch: int, capacity: int) -> KVCache:
+        """A KV cache for ``batch`` sequences of up to ``capacity`` tokens each."""
+        return self._model.cache_create(batch, capacity)
+
+    def forward(self, input_ids: TokenIds, *, lengths=None, cache: Optional[KVCache] = None,
+                logits_at=None, pad_id: int = 0) -> torch.Tensor:
+        """Logits (float32, on the model's device) of the new tokens.
+
+        ``input_ids``: a [batch, T] integer tensor (right-padded, with
+        ``lengths``) or a list of token-id lists of any lengths. ``cache``:
+        appended to; None runs each sequence from position 0. ``logits_at``:
+        [batch, P] positions among each row's new tokens, giving
+        [batch, P, vocab]; None gives each row's last token, [batch, vocab].
+        """
+        ids, lengths = _as_batch(input_ids, lengths, pad_id)
+        if logits_at is not None and not isinstance(logits_at, torch.Tensor):
+            logits_at = torch.tensor(logits_at, dtype=torch.long)
+        return self._model.forward(ids, lengths=lengths, cache=cache, logits_at=logits_at)
+
+    __call__ = forward
+
+    def __repr__(self) -> str:
+        return f"Model({self.path!r}, {self.architecture}, device={self.device!r}, dtype={self.dtype!r})"
+
+
+def safetensors_read(path: Union[str, os.PathLike]) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+    """Reads a safetensors file: (tensors by name, metadata)."""
+    return _core.safetensors_read(os.fspath(path))
+
+
+def safetensors_write(path: Union[str, os.PathLike], tensors: Dict[str, torch.Tensor], *,
+                      metadata: Optional[Dict[str, str]] = None) -> None:
+    """Writes tensors to a safetensors file atomically."""
+    _core.safetensors_write(os.fspath(path), dict(tensors), metadata=dict(metadata or {}))

@@ -1,0 +1,131 @@
+#include "culturespa/core/error.h"
+#include "culturespa/model/config.h"
+#include "culturespa/model/model.h"
+#include "culturespa/model/testing.h"
+
+#include <ATen/ATen.h>
+
+#include "support.h"
+
+#include <fstream>
+
+using namespace culturespa;
+using Catch::Matchers::Contains;
+
+namespace {
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+std::string write_checkpoint(const std::string& name, TestCheckpointOptions options = {}) {
+  const auto dir = testing::scratch_dir(name) / "ckpt";
+  testing_checkpoint_write(dir.string(), options);
+  return dir.string();
+}
+
+}  // namespace
+
+TEST_CASE("config parsing accepts each architecture and refuses others by name") {
+  for (const char* arch : {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"}) {
+    TestCheckpointOptions o;
+    o.architecture = arch;
+    const ModelConfig c = model_config_load(write_checkpoint("config-arch", o));
+    CHECK(c.architecture == arch);
+    CHECK(c.head_dim == 16);
+    CHECK(c.qk_norm == (std::string(arch) == "Qwen3ForCausalLM"));
+    CHECK(c.qkv_bias == (std::string(arch) == "Qwen2ForCausalLM"));
+    CHECK(c.generation.eos_token_ids == std::vector<int64_t>{2});
+  }
+  const std::string base = R"({"architectures":["LlamaForCausalLM"],"vocab_size":8,"hidden_size":8,)"
+                           R"("intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2)";
+  CHECK(model_config_parse(base + "}", "c.json").num_key_value_heads == 2);
+  CHECK_THROWS_WITH(model_config_parse(R"({"architectures":["BertModel"]})", "c.json"),
+                    Contains("c.json") && Contains("BertModel"));
+  CHECK_THROWS_WITH(model_config_parse(R"({"architectures":["LlamaForCausalLM"]})", "c.json"),
+                    Contains("c.json") && Contains("'vocab_size'"));
+  CHECK_THROWS_WITH(model_config_parse(base + R"(,"rope_scaling":{"type":"dynamic","factor":2}})", "c.json"),
+                    Contains("dynamic"));
+  CHECK_THROWS_WITH(model_config_parse(base + R"(,"hidden_act":"gelu"})", "c.json"), Contains("hidden_act"));
+  CHECK_THROWS_AS(model_config_parse("{", "c.json"), FormatError);
+  const ModelConfig scaled = model_config_parse(
+      base + R"(,"rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,)"
+             R"("original_max_position_embeddings":8192}})", "c.json");
+  CHECK(scaled.rope_scaling.type == RopeScalingType::llama3);
+  CHECK(scaled.rope_scaling.original_max_position_embeddings == 8192);
+}
+
+TEST_CASE("incremental decode with the cache equals the full forward") {
+  TestCheckpointOptions o;
+  o.architecture = "Qwen3ForCausalLM";
+  const Model model(write_checkpoint("model-incremental", o));
+  const at::Tensor ids = at::randint(0, 256, {2, 10}, at::kLong);
+  const at::Tensor positions = at::arange(10, at::kLong).repeat({2, 1});
+  const at::Tensor full = model.forward(ids, {}, nullptr, positions);
+  REQUIRE(full.sizes() == at::IntArrayRef({2, 10, 256}));
+  KVCache cache = model.cache_create(2, 10);
+  const at::Tensor first = model.forward(ids.narrow(1, 0, 4), {}, &cache);
+  CHECK(max_diff(first, full.select(1, 3)) < 1e-4);
+  for (int64_t t = 4; t < 10; ++t) {
+    const at::Tensor step = model.forward(ids.narrow(1, t, 1), {}, &cache);
+    CHECK(max_diff(step, full.select(1, t)) < 1e-4);
+  }
+  CHECK(cache.lengths() == std::vector<int64_t>{10, 10});
+  CHECK_THROWS_AS(model.forward(ids.narrow(1, 0, 1), {}, &cache), ValueError);  // full
+}
+
+TEST_CASE("padded batch, shared prefix and dropped sequences equal single runs") {
+  const Model model(write_checkpoint("model-batch"));
+  const at::Tensor ids = at::randint(0, 256, {3, 9}, at::kLong);
+  const at::Tensor lengths = at::tensor(std::vector<int64_t>{9, 4, 6});
+  KVCache cache = model.cache_create(3, 16);
+  const at::Tensor batch = model.forward(ids, lengths, &cache);
+  for (int64_t b = 0; b < 3; ++b) {
+    const at::Tensor alone = model.forward(ids.narrow(0, b, 1).narrow(1, 0, lengths[b].item<int64_t>()));
+    CHECK(max_diff(batch[b], alone[0]) < 1e-4);
+  }
+  cache.copy_prefix(0, {1, 2}, 5);
+  CHECK(cache.lengths() == std::vector<int64_t>{9, 5, 5});
+  cache.keep({2});
+  const at::Tensor next = model.forward(at::full({1, 1}, 7, at::kLong), {}, &cache);
+  const at::Tensor expected = model.forward(at::cat({ids.narrow(0, 0, 1).narrow(1, 0, 5), at::full({1, 1}, 7, at::kLong)}, 1));
+  CHECK(max_diff(next, expected) < 1e-4);
+  CHECK_THROWS_AS(cache.keep({3}), ValueError);
+  CHECK_THROWS_AS(cache.copy_prefix(0, {0}, 99), ValueError);
+}
+
+TEST_CASE("sharded and half-precision checkpoints") {
+  TestCheckpointOptions o;
+  const Model single(write_checkpoint("model-single", o));
+  o.shards = 3;
+  const Model sharded(write_checkpoint("model-sharded", o));
+  const at::Tensor ids = at::arange(1, 9, at::kLong).view({1, 8});
+  CHECK(single.forward(ids).equal(sharded.forward(ids)));
+  o.shards = 1;
+  o.dtype = "BF16";
+  const Model bf16(write_checkpoint("model-bf16", o));
+  CHECK(bf16.dtype() == "float32");
+  // Same seed: bf16-rounded weights give nearly the same logits.
+  CHECK(max_diff(bf16.forward(ids), single.forward(ids)) < 0.5);
+  CHECK(max_diff(bf16.forward(ids), single.forward(ids)) > 0);
+}
+
+TEST_CASE("bad checkpoints raise errors naming the file and the tensor or field") {
+  const std::string dir = write_checkpoint("model-bad");
+  CHECK_THROWS_AS(Model(dir + "/missing"), FileError);
+  CHECK_THROWS_WITH(Model(dir, ModelOptions{"cuda:7"}), Contains("cuda:7"));
+  {
+    std::ofstream(dir + "/config.json") << R"({"architectures":["LlamaForCausalLM"], "vocab_size": 256})";
+  }
+  CHECK_THROWS_WITH(Model(dir), Contains("config.json") && Contains("'hidden_size'"));
+  TestCheckpointOptions o;
+  testing_checkpoint_write(dir, o);
+  {
+    std::ofstream(dir + "/config.json") << R"({"architectures":["LlamaForCausalLM"],"vocab_size":256,"hidden_size":64,)"
+                                           R"("intermediate_size":96,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2})";
+  }
+  CHECK_THROWS_WITH(Model(dir), Contains("model.safetensors") && Contains("mlp.gate_proj.weight") && Contains("shape"));
+  {
+    std::ofstream(dir + "/config.json") << R"({"architectures":["LlamaForCausalLM"],"vocab_size":256,"hidden_size":64,)"
+                                           R"("intermediate_size":128,"num_hidden_layers":3,"num_attention_heads":4,"num_key_value_heads":2})";
+  }
+  CHECK_THROWS_WITH(Model(dir), Contains("model.safetensors") && Contains("'model.layers.2."));
+}
