@@ -28,5 +28,7 @@ void register_safetensors(py::module_& m);
 void register_model(py::module_& m);
 void register_testing(py::module_& m);
 void register_sentencepiece(py::module_& m);
+void register_tokenizer(py::module_& m);
+void register_chat_template(py::module_& m);
 
 }  // namespace culturespa::bindings

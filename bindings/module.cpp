@@ -14,4 +14,6 @@ PYBIND11_MODULE(_core, m) {
   register_model(m);
   register_testing(m);
   register_sentencepiece(m);
+  register_chat_template(m);
+  register_tokenizer(m);
 }

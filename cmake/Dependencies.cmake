@@ -17,4 +17,16 @@ find_package(PkgConfig REQUIRED)
 
 set(CULTURESPA_PRIVATE_LIBS Threads::Threads ${CMAKE_DL_LIBS})
 
-include(Sentencepiece)
+# The text layer: PCRE2 (with its JIT) runs the pre-tokenizer split patterns of
+# tokenizer.json files; utf8proc gives the Unicode normalizers (NFC, ...).
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+list(APPEND CULTURESPA_PRIVATE_LIBS PkgConfig::PCRE2 PkgConfig::UTF8PROC)
+
+if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/Sentencepiece.cmake")
+  include(Sentencepiece)
+else()
+  add_library(culturespa_no_sentencepiece INTERFACE)
+  add_library(culturespa::sentencepiece ALIAS culturespa_no_sentencepiece)
+  set(CULTURESPA_SENTENCEPIECE_SOURCE off)
+endif()

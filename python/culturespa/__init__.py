@@ -23,6 +23,7 @@ from ._core import (
 from ._logging import set_log_level
 from .model import KVCache, Model, safetensors_read, safetensors_write
 from ._progress import progress_bar
+from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
 
 __version__: str = _core.__version__
 
@@ -31,14 +32,18 @@ _core.runtime_init()
 __all__ = [
     "Cancelled",
     "KVCache",
+    "IncrementalDecoder",
     "LogLevel",
     "Model",
     "Progress",
     "SentencePieceModel",
+    "Tokenizer",
     "__version__",
     "build_info",
+    "chat_render",
     "num_threads",
     "progress_bar",
+    "register_chat_format",
     "runtime_info",
     "safetensors_read",
     "safetensors_write",
