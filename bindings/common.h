@@ -30,5 +30,6 @@ void register_testing(py::module_& m);
 void register_sentencepiece(py::module_& m);
 void register_tokenizer(py::module_& m);
 void register_chat_template(py::module_& m);
+void register_generator(py::module_& m);
 
 }  // namespace culturespa::bindings

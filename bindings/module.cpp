@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   register_sentencepiece(m);
   register_chat_template(m);
   register_tokenizer(m);
+  register_generator(m);
 }

@@ -24,6 +24,7 @@ from ._logging import set_log_level
 from .model import KVCache, Model, safetensors_read, safetensors_write
 from ._progress import progress_bar
 from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
+from .generator import Generator, Prefix
 
 __version__: str = _core.__version__
 
@@ -31,10 +32,12 @@ _core.runtime_init()
 
 __all__ = [
     "Cancelled",
+    "Generator",
     "KVCache",
     "IncrementalDecoder",
     "LogLevel",
     "Model",
+    "Prefix",
     "Progress",
     "SentencePieceModel",
     "Tokenizer",
