@@ -17,4 +17,6 @@ PYBIND11_MODULE(_core, m) {
   register_chat_template(m);
   register_tokenizer(m);
   register_generator(m);
+  register_survey(m);
+  register_prompts(m);
 }

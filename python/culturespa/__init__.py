@@ -25,33 +25,57 @@ from .model import KVCache, Model, safetensors_read, safetensors_write
 from ._progress import progress_bar
 from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
 from .generator import Generator, Prefix
+from .survey import (
+    Culture,
+    PromptMethod,
+    Prompts,
+    PromptTemplates,
+    Question,
+    Survey,
+    SurveyPrompt,
+    build_prompt,
+    build_prompts,
+    cultures_builtin,
+    question_bank_load,
+)
 
 __version__: str = _core.__version__
 
 _core.runtime_init()
 
 __all__ = [
-    "Cancelled",
-    "Generator",
-    "KVCache",
-    "IncrementalDecoder",
-    "LogLevel",
-    "Model",
-    "Prefix",
-    "Progress",
-    "SentencePieceModel",
-    "Tokenizer",
     "__version__",
     "build_info",
+    "build_prompt",
+    "build_prompts",
+    "Cancelled",
     "chat_render",
+    "Culture",
+    "cultures_builtin",
+    "Generator",
+    "IncrementalDecoder",
+    "KVCache",
+    "LogLevel",
+    "Model",
     "num_threads",
+    "Prefix",
+    "Progress",
     "progress_bar",
+    "PromptMethod",
+    "Prompts",
+    "PromptTemplates",
+    "Question",
+    "question_bank_load",
     "register_chat_format",
     "runtime_info",
     "safetensors_read",
     "safetensors_write",
     "sentencepiece_available",
     "sentencepiece_train",
+    "SentencePieceModel",
     "set_log_level",
     "set_num_threads",
+    "Survey",
+    "SurveyPrompt",
+    "Tokenizer",
 ]
