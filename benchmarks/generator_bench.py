@@ -45,11 +45,10 @@ def load_tokenizer(culturespa, work: Path):
 
 def wvs_prompts(culturespa, every: int):
     from culturespa import survey as sv
-    survey = sv.Survey.load(str(shared_dir() / "wvs")) if hasattr(sv, "Survey") else None
+    survey = sv.Survey.wvs7(str(shared_dir() / "wvs"))
     prompts = []
     for culture in survey.cultures:
-        built = sv.prompt_build_all(survey, "culture_aware", culture)
-        prompts += built[::every]
+        prompts += sv.build_prompts(survey, method="culture_aware", culture=culture.code)[::every]
     return prompts
 
 
@@ -93,7 +92,7 @@ def main() -> None:
     model = culturespa.Model(ckpt, threads=args.threads)
 
     prompts = wvs_prompts(culturespa, 1 if args.all else args.every)
-    conversations = [p.conversation for p in prompts]
+    conversations = [p.messages for p in prompts]
     labels = [list(p.labels) for p in prompts]
     n = len(prompts)
     lengths = [len(tokenizer.encode_chat(c, format=chat_format)) for c in conversations[:50]]

@@ -703,7 +703,11 @@ struct Generator::Impl {
           }
         }
         if (!reason) continue;
-        if (*reason != StopReason::stop_string) s.text += s.decoder->flush();
+        if (*reason != StopReason::stop_string) {
+          const std::string rest = s.decoder->flush();  // an unfinished character, as U+FFFD
+          s.text += rest;
+          if (on_token && !rest.empty()) on_token(s.index, -1, rest);
+        }
         GenerateResult& result = results[s.index];
         result.text = std::move(s.text);
         result.tokens = std::move(s.generated);

@@ -59,7 +59,9 @@ struct GenerateResult {
 };
 
 // Called for every new token of every prompt (in the caller's numbering) with
-// the text it completes (possibly ""), before any stop string cut.
+// the text it completes (possibly ""), before any stop string cut. When a
+// prompt ends inside a UTF-8 character, one last call with token -1 brings
+// the U+FFFD that ends its text, so the pieces add up to the result's text.
 using TokenCallback = std::function<void(std::size_t prompt, int token, const std::string& text)>;
 
 struct OptionScores {
