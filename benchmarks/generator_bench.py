@@ -80,22 +80,24 @@ def main() -> None:
     import torch
     import culturespa
     import culturespa.generator  # noqa: F401
+    import culturespa.testing  # noqa: F401
 
     culturespa.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="culturespa-genbench-"))
     work.mkdir(parents=True, exist_ok=True)
     tokenizer, chat_format, tokenizer_name = load_tokenizer(culturespa, work)
-    ckpt = work / f"smollm-shape-{tokenizer.vocab_size()}"
+    ckpt = work / f"smollm-shape-{tokenizer.vocab_size}"
     if not (ckpt / "config.json").exists():
-        culturespa.testing.write_checkpoint(ckpt, vocab_size=tokenizer.vocab_size(), **SHAPE)
+        culturespa.testing.write_checkpoint(ckpt, vocab_size=tokenizer.vocab_size, **SHAPE)
     model = culturespa.Model(ckpt, threads=args.threads)
 
     prompts = wvs_prompts(culturespa, 1 if args.all else args.every)
     conversations = [p.messages for p in prompts]
     labels = [list(p.labels) for p in prompts]
     n = len(prompts)
-    lengths = [len(tokenizer.encode_chat(c, format=chat_format)) for c in conversations[:50]]
+    encoder = culturespa.Generator(model, tokenizer, chat_format=chat_format)
+    lengths = [len(encoder.encode(c)) for c in conversations[:50]]
     print(f"workload: {n} prompts ({n // 18} questions x 18 cultures, culture-aware, reference templates); "
           f"tokenizer {tokenizer_name}, chat format {chat_format}; prompt tokens ~{sum(lengths) // len(lengths)} "
           f"(first 50: {min(lengths)}..{max(lengths)})")
@@ -128,7 +130,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "tests" / "model"))
     from reference_llama import ReferenceLM
     reference = ReferenceLM(ckpt)
-    subset = [tokenizer.encode_chat(c, format=chat_format) for c in conversations[:args.reference_prompts]]
+    subset = [reuse.encode(c) for c in conversations[:args.reference_prompts]]
     rng = torch.Generator().manual_seed(0)
     results["d"] = timed("(d) reference: one prompt at a time, PyTorch, <= 8 tokens",
                          lambda: [sample_reference(reference, ids, torch, rng) for ids in subset], len(subset))

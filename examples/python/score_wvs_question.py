@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import culturespa
+import culturespa.testing
 from culturespa import survey as sv
 from culturespa.generator import write_test_tokenizer
 
@@ -32,7 +33,7 @@ def main() -> None:
     else:
         write_test_tokenizer(work)
         tokenizer, chat_format = culturespa.Tokenizer.from_folder(str(work)), "chatml"
-    culturespa.testing.write_checkpoint(work / "model", vocab_size=tokenizer.vocab_size(), hidden_size=128,
+    culturespa.testing.write_checkpoint(work / "model", vocab_size=tokenizer.vocab_size, hidden_size=128,
                                         intermediate_size=256, num_hidden_layers=4, seed=1)
     model = culturespa.Model(work / "model")
 
@@ -53,7 +54,7 @@ def main() -> None:
     print(f"{question_id}: {question.text}")
     for culture, probs, mass, best in zip(CULTURES, scores.probs, scores.allowed_mass, scores.argmax):
         shown = "  ".join(f"{label}:{p:.3f}" for label, p in zip(prompts[0].labels, probs))
-        print(f"{culture}: {shown}   (mass on labels {mass:.3f}; argmax {prompts[0].labels[best]} = "
+        print(f"{culture}: {shown}   (mass on labels {mass:.3g}; argmax {prompts[0].labels[best]} = "
               f"{question.options[best]})")
 
 

@@ -170,3 +170,37 @@ def test_stop_strings_streaming_and_edges(parts):
     seen = []
     gen.generate(PROMPTS[:3], max_new_tokens=2, progress=lambda p: seen.append((p.done, p.total)))
     assert seen[-1] == (3, 3)
+
+
+def test_llama2_leading_space_and_multi_token_labels(shared_dir, tmp_path):
+    """LLaMA-2's template writes "[/INST] " + answer: the labels are scored
+    as " 1" (the tokens "▁", "1") and " 10" ("▁", "1", "0")."""
+    folder = shared_dir / "fixtures" / "tokenizers" / "llama2"
+    if not culturespa.sentencepiece_available():
+        pytest.skip("culturespa was built without sentencepiece")
+    tokenizer = culturespa.Tokenizer.from_folder(str(folder))
+    testing.write_checkpoint(tmp_path, vocab_size=tokenizer.vocab_size, seed=4)
+    model = culturespa.Model(tmp_path)
+    gen = culturespa.Generator(model, tokenizer, chat_format="llama2")
+    prompts = PROMPTS[:3]
+    labels = [str(i) for i in range(1, 11)]
+    scores = gen.score_options(prompts, labels)
+    for i, conv in enumerate(prompts):
+        rendered = tokenizer.apply_chat_template(conv, format="llama2")
+        ids = gen.encode(conv)
+        assert tokenizer.encode(rendered, add_special_tokens=False, parse_special=True) == ids
+        expected = []
+        for label, tokens in zip(labels, scores.label_tokens[i]):
+            full = tokenizer.encode(rendered + " " + label, add_special_tokens=False, parse_special=True)
+            assert full[:len(ids)] == ids
+            assert tokens == full[len(ids):]
+            assert tokenizer.decode(tokens) == " " + label or tokenizer.decode(tokens) == label
+            total, context = 0.0, list(ids)
+            for t in tokens:
+                total += float(next_logprobs(model, context)[t])
+                context.append(t)
+            expected.append(total)
+        assert len(scores.label_tokens[i][9]) == len(scores.label_tokens[i][0]) + 1  # "10": one more digit
+        np.testing.assert_allclose(scores.logprobs[i, :], expected, atol=1e-4)
+    one = culturespa.Generator(model, tokenizer, chat_format="llama2", batch_size=1, prefix_reuse=False)
+    np.testing.assert_allclose(one.score_options(prompts, labels).probs, scores.probs, atol=1e-4)
