@@ -60,8 +60,11 @@ TESTS=ON
 [ -d /usr/include/catch2 ] || [ -d /usr/local/include/catch2 ] || TESTS=OFF
 [ -d "$DEPS/python" ] && export PYTHONPATH="$DEPS/python${PYTHONPATH:+:$PYTHONPATH}"
 
+# cmake/Dependencies.cmake asks for pkg-config, which only sentencepiece needs.
+PKG_CONFIG=$(command -v pkg-config || command -v true)
+
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$PREFIX" -DPython3_EXECUTABLE="$(command -v "$PY")" \
+  -DCMAKE_PREFIX_PATH="$PREFIX" -DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG" -DPython3_EXECUTABLE="$(command -v "$PY")" \
   -DCULTURESPA_SENTENCEPIECE=off -DCULTURESPA_USE_CCACHE=OFF \
   -DCULTURESPA_BUILD_TESTS=$TESTS -DCULTURESPA_BUILD_EXAMPLES=OFF -DCULTURESPA_BUILD_BENCHMARKS=OFF || exit 1
 cmake --build "$BUILD" -j "$(nproc)" || exit 1

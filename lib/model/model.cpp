@@ -165,8 +165,9 @@ struct Model::Impl {
     if (tensors.size() == 1 && device.is_cpu() && tensors[0].scalar_type() == dtype) {
       out = tensors[0];  // stays backed by the file mapping
     } else {
+      // .to() copies here: the no-conversion case took the branch above.
       for (auto& t : tensors) t = t.to(device, dtype);
-      out = tensors.size() == 1 ? tensors[0].clone() : at::cat(tensors, 0);
+      out = tensors.size() == 1 ? tensors[0] : at::cat(tensors, 0);
       for (const auto& [name, shape] : parts) ckpt.release(name);
     }
     weight_bytes += static_cast<int64_t>(out.numel() * out.element_size());

@@ -1,6 +1,7 @@
 #include "culturespa/core/error.h"
 #include "culturespa/model/config.h"
 #include "culturespa/model/model.h"
+#include "culturespa/model/safetensors.h"
 #include "culturespa/model/testing.h"
 
 #include <ATen/ATen.h>
@@ -128,4 +129,23 @@ TEST_CASE("bad checkpoints raise errors naming the file and the tensor or field"
                                            R"("intermediate_size":128,"num_hidden_layers":3,"num_attention_heads":4,"num_key_value_heads":2})";
   }
   CHECK_THROWS_WITH(Model(dir), Contains("model.safetensors") && Contains("'model.layers.2."));
+
+  // Wrong dtype: an integer tensor where a weight is expected.
+  testing_checkpoint_write(dir, o);
+  {
+    const SafetensorsFile file(dir + "/model.safetensors");
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const auto& entry : file.tensors()) {
+      at::Tensor t = file.tensor(entry.name).clone();
+      if (entry.name == "model.norm.weight") t = t.to(at::kInt);
+      tensors.emplace_back(entry.name, t);
+    }
+    safetensors_write(dir + "/model.safetensors.new", tensors);
+  }
+  std::filesystem::rename(dir + "/model.safetensors.new", dir + "/model.safetensors");
+  CHECK_THROWS_WITH(Model(dir), Contains("model.safetensors") && Contains("'model.norm.weight'") && Contains("I32"));
+  // Unreadable weights: a directory where the file should be.
+  std::filesystem::remove(dir + "/model.safetensors");
+  std::filesystem::create_directory(dir + "/model.safetensors");
+  CHECK_THROWS_AS(Model(dir), FileError);
 }
