@@ -33,5 +33,7 @@ void register_chat_template(py::module_& m);
 void register_generator(py::module_& m);
 void register_survey(py::module_& m);
 void register_prompts(py::module_& m);
+void register_answer_parser(py::module_& m);
+void register_scorer(py::module_& m);
 
 }  // namespace culturespa::bindings

@@ -19,4 +19,6 @@ PYBIND11_MODULE(_core, m) {
   register_generator(m);
   register_survey(m);
   register_prompts(m);
+  register_answer_parser(m);
+  register_scorer(m);
 }

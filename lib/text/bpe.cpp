@@ -102,9 +102,7 @@ void BpeEngine::build_byte_tables() {
     std::string raw;
     bool ok = true;
     for (std::size_t i = 0; i < token.size() && ok;) {
-      std::size_t len = 1;
-      const unsigned char c = static_cast<unsigned char>(token[i]);
-      if (c >= 0xF0) len = 4; else if (c >= 0xE0) len = 3; else if (c >= 0xC0) len = 2;
+      const std::size_t len = utf8_char_length(static_cast<unsigned char>(token[i]));
       const auto it = char_to_byte.find(token.substr(i, len));
       if (it == char_to_byte.end()) ok = false; else raw += static_cast<char>(it->second);
       i += len;
@@ -175,7 +173,9 @@ std::unique_ptr<BpeEngine> BpeEngine::from_tokenizer_json(const std::string& jso
       const std::string scheme =
           node.value("prepend_scheme", node.value("add_prefix_space", true) ? "always" : "never");
       if (scheme == "never") {
-        step.prepend_first = false;
+        step.prepend = false;
+      } else if (scheme == "first") {
+        step.prepend_only_first = true;
       } else if (scheme != "always" && scheme != "first") {
         throw ConfigError(where + ": prepend_scheme '" + scheme + "' is unknown");
       }
@@ -434,7 +434,7 @@ std::string BpeEngine::normalize(std::string_view text) const {
   return s;
 }
 
-void BpeEngine::encode_plain(std::string_view text, std::vector<int>& out) const {
+void BpeEngine::encode_plain(std::string_view text, std::vector<int>& out, bool at_text_start) const {
   if (text.empty()) return;
   std::string normalized = normalize(text);
   if (normalized.empty()) return;
@@ -450,7 +450,8 @@ void BpeEngine::encode_plain(std::string_view text, std::vector<int>& out) const
     }
     if (step.kind == PreTokenizerStep::Kind::metaspace) {
       replace_all(normalized, " ", step.replacement);
-      if (step.prepend_first && normalized.compare(0, step.replacement.size(), step.replacement) != 0) {
+      if (step.prepend && (at_text_start || !step.prepend_only_first) &&
+          normalized.compare(0, step.replacement.size(), step.replacement) != 0) {
         normalized.insert(0, step.replacement);
       }
       next.clear();
@@ -529,8 +530,7 @@ void BpeEngine::initial_symbols(std::string_view word, std::vector<int>& symbols
   bool previous_unknown = false;
   for (std::size_t i = 0; i < word.size();) {
     const unsigned char c = static_cast<unsigned char>(word[i]);
-    std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    len = std::min(len, word.size() - i);
+    const std::size_t len = std::min(utf8_char_length(c), word.size() - i);
     const std::string character(word.substr(i, len));
     const auto it = token_to_id_.find(character);
     if (it != token_to_id_.end()) {
@@ -636,8 +636,7 @@ std::string BpeEngine::decode_tokens(const std::vector<std::string>& input) cons
           std::string raw;
           bool ok = true;
           for (std::size_t i = 0; i < token.size() && ok;) {
-            const unsigned char c = static_cast<unsigned char>(token[i]);
-            std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            const std::size_t len = utf8_char_length(static_cast<unsigned char>(token[i]));
             const auto it = char_to_byte.find(token.substr(i, len));
             if (it == char_to_byte.end()) ok = false; else raw += it->second;
             i += len;

@@ -64,6 +64,11 @@ std::string unicode_normalize(std::string_view text, UnicodeForm form);
 std::string utf8_sanitize(std::string_view text);
 bool utf8_is_valid(std::string_view text);
 
+// Bytes of the UTF-8 character that starts with `lead` (1 for a stray byte).
+inline std::size_t utf8_char_length(unsigned char lead) {
+  return lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+}
+
 // The GPT-2 byte <-> printable character table of byte-level BPE.
 const std::array<std::string, 256>& byte_level_alphabet();
 
@@ -81,7 +86,8 @@ struct PreTokenizerStep {
   std::shared_ptr<Regex> regex;  // split_regex, byte_level with use_regex
   bool add_prefix_space = false;  // byte_level
   std::string replacement;        // metaspace
-  bool prepend_first = true;      // metaspace: prepend_scheme first/always
+  bool prepend = true;            // metaspace: prepend_scheme first or always
+  bool prepend_only_first = false;  // metaspace: prepend_scheme first
   bool metaspace_split = true;
 };
 
@@ -113,8 +119,10 @@ class BpeEngine {
                                                      const std::string& folder);
 
   // Normalizes, pre-tokenizes and runs BPE on text free of added tokens;
-  // appends ids to `out`. `text` must be valid UTF-8.
-  void encode_plain(std::string_view text, std::vector<int>& out) const;
+  // appends ids to `out`. `text` must be valid UTF-8. `at_text_start`: the
+  // piece begins the input (not after an added token), for Metaspace's
+  // prepend_scheme "first".
+  void encode_plain(std::string_view text, std::vector<int>& out, bool at_text_start = true) const;
   // Runs the decoder chain on token strings; the bytes may end mid-character.
   std::string decode_tokens(const std::vector<std::string>& tokens) const;
 

@@ -89,16 +89,9 @@ std::pair<std::size_t, std::size_t> Regex::find(std::string_view text, std::size
   return {ovector[0], ovector[1]};
 }
 
-std::string unicode_normalize(std::string_view text, UnicodeForm form) {
-  // ASCII is invariant under every normalization form.
-  bool ascii = true;
-  for (unsigned char c : text) {
-    if (c >= 0x80) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return std::string(text);
+namespace {
+
+std::string utf8proc_normalize(std::string_view text, UnicodeForm form) {
   int options = UTF8PROC_STABLE;
   switch (form) {
     case UnicodeForm::nfc: options |= UTF8PROC_COMPOSE; break;
@@ -116,6 +109,34 @@ std::string unicode_normalize(std::string_view text, UnicodeForm form) {
   std::string normalized(reinterpret_cast<const char*>(result), static_cast<std::size_t>(length));
   std::free(result);
   return normalized;
+}
+
+}  // namespace
+
+std::string unicode_normalize(std::string_view text, UnicodeForm form) {
+  // ASCII characters have no decompositions, are starters (so reordering
+  // stops at them) and never compose with what precedes them; only the one
+  // right before a non-ASCII run may be the base of a combining mark. So only
+  // the non-ASCII runs, each with the ASCII character before it, go through
+  // utf8proc: survey text is mostly ASCII.
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t run = i;
+    while (run < text.size() && static_cast<unsigned char>(text[run]) < 0x80) ++run;
+    if (run == text.size()) {
+      out.append(text.substr(i));
+      break;
+    }
+    const std::size_t start = run > i ? run - 1 : run;  // keep the possible base with the run
+    out.append(text.substr(i, start - i));
+    std::size_t end = run;
+    while (end < text.size() && static_cast<unsigned char>(text[end]) >= 0x80) ++end;
+    out += utf8proc_normalize(text.substr(start, end - start), form);
+    i = end;
+  }
+  return out;
 }
 
 namespace {

@@ -282,6 +282,11 @@ struct Registry {
     known_templates[0x2bfdb7aa9754484eULL] = "qwen3";
     known_templates[0xe642ce246d7f2e3dULL] = "qwen2.5";
     known_templates[0x448dba46e7643ba0ULL] = "llama2-vigogne";
+    // Meta's Llama-2-chat and Mistral-7B-Instruct-v0.1 templates as written in
+    // tests/text/test_tokenizer.py (not in ../shared; rendered there with
+    // transformers and compared with these formats).
+    known_templates[0xb848bcda3ed44760ULL] = "llama2";
+    known_templates[0x8c734b90b4f8d84dULL] = "mistral";
   }
 };
 

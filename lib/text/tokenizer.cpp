@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
-#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -65,7 +64,7 @@ std::size_t incomplete_tail(const std::string& s) {
   for (std::size_t back = 1; back <= std::min<std::size_t>(4, n); ++back) {
     const unsigned char c = static_cast<unsigned char>(s[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
-    const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    const std::size_t need = text_detail::utf8_char_length(c);
     return need > back ? back : 0;
   }
   return 0;
@@ -81,6 +80,7 @@ struct Tokenizer::Impl {
   enum class PieceKind : char { normal, control, unknown, byte };
   std::vector<std::string> spm_pieces;
   std::vector<PieceKind> spm_kinds;
+  std::unordered_map<std::string, int> spm_piece_ids;
 
   std::vector<AddedTokenSpec> added;
   std::unordered_map<std::string, int> added_by_content;
@@ -122,16 +122,15 @@ struct Tokenizer::Impl {
       if (id >= 0) return id;
       return std::nullopt;
     }
-    for (std::size_t id = 0; id < spm_pieces.size(); ++id) {
-      if (spm_pieces[id] == token) return static_cast<int>(id);
-    }
+    const auto piece = spm_piece_ids.find(std::string(token));
+    if (piece != spm_piece_ids.end()) return piece->second;
     return std::nullopt;
   }
 
-  void encode_text(std::string_view text, std::vector<int>& out) const {
+  void encode_text(std::string_view text, std::vector<int>& out, bool at_text_start = true) const {
     if (text.empty()) return;
     if (bpe) {
-      bpe->encode_plain(text, out);
+      bpe->encode_plain(text, out, at_text_start);
     } else {
       const auto ids = spm->encode(text);
       out.insert(out.end(), ids.begin(), ids.end());
@@ -159,7 +158,7 @@ struct Tokenizer::Impl {
       if (match->lstrip) {
         while (plain_end > plain_start && is_space(text[plain_end - 1])) --plain_end;
       }
-      encode_text(text.substr(plain_start, plain_end - plain_start), out);
+      encode_text(text.substr(plain_start, plain_end - plain_start), out, plain_start == 0);
       out.push_back(match->id);
       pos += match->content.size();
       if (match->rstrip) {
@@ -167,7 +166,7 @@ struct Tokenizer::Impl {
       }
       plain_start = pos;
     }
-    encode_text(text.substr(plain_start), out);
+    encode_text(text.substr(plain_start), out, plain_start == 0);
   }
 
   // Decoded bytes; may end inside a character or hold ill-formed bytes.
@@ -204,8 +203,11 @@ struct Tokenizer::Impl {
       }
       switch (spm_kinds[id]) {
         case PieceKind::control:
-        case PieceKind::unknown:
           if (!skip_special) text += spm_pieces[id];
+          break;
+        case PieceKind::unknown:  // sentencepiece's own surface for <unk>
+          if (!skip_special) text += " \xE2\x81\x87 ";
+          at_start = false;
           break;
         case PieceKind::byte:
           text += static_cast<char>(std::stoi(spm_pieces[id].substr(3, 2), nullptr, 16));
@@ -395,6 +397,7 @@ Tokenizer Tokenizer::from_folder(const std::string& path, const TokenizerOptions
     impl->spm_kinds.resize(n);
     for (int id = 0; id < n; ++id) {
       impl->spm_pieces[id] = impl->spm->id_to_piece(id);
+      impl->spm_piece_ids.emplace(impl->spm_pieces[id], id);
       using K = Impl::PieceKind;
       impl->spm_kinds[id] = impl->spm->is_control(id) ? K::control
                           : impl->spm->is_unknown(id) ? K::unknown

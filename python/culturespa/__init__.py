@@ -38,6 +38,7 @@ from .survey import (
     cultures_builtin,
     question_bank_load,
 )
+from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
 
 __version__: str = _core.__version__
 
@@ -46,6 +47,7 @@ _core.runtime_init()
 __all__ = [
     "Cancelled",
     "Culture",
+    "CultureScore",
     "Generator",
     "IncrementalDecoder",
     "KVCache",
@@ -57,11 +59,14 @@ __all__ = [
     "PromptTemplates",
     "Prompts",
     "Question",
+    "ScoreReport",
     "SentencePieceModel",
     "Survey",
     "SurveyPrompt",
+    "SurveyScorer",
     "Tokenizer",
     "__version__",
+    "answer_parse",
     "build_info",
     "build_prompt",
     "build_prompts",

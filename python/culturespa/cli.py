@@ -55,6 +55,61 @@ def _sentencepiece_roundtrip(culturespa) -> dict:
             + ("exact" if back == text else f"FAILED ({back!r})")}
 
 
+def _score(args: argparse.Namespace) -> int:
+    import math
+    import os
+
+    from .scoring import SurveyScorer
+
+    survey = args.survey or os.environ.get("CULTURESPA_SURVEY")
+    if not survey:
+        raise ValueError("no survey: give --survey DIR (or set CULTURESPA_SURVEY)")
+    scorer = SurveyScorer(survey, parse=args.parse, bootstrap_samples=args.bootstrap, seed=args.seed)
+    culture = args.culture or scorer.culture_from_path(args.answers)
+    if culture is None:
+        raise ValueError(f"{args.answers}: no culture in the file name (a `_<ISO>_` part); "
+                         "give --culture ISO, or --culture all for a culture-unaware run")
+    if culture.lower() == "all":
+        report = scorer.score_cultures(args.answers, source=args.answers)
+        scores = report.cultures
+    else:
+        scores = [scorer.score(args.answers, culture, source=args.answers)]
+        report = None
+
+    def rounded(value: float):
+        return None if math.isnan(value) else round(value, 2)
+
+    def culture_json(score) -> dict:
+        d = score.to_dict()
+        for key in ("alignment", "ci_low", "ci_high", "random_baseline"):
+            d[key] = rounded(d[key])
+        d["topics"] = {topic: dict(t, alignment=rounded(t["alignment"])) for topic, t in d["topics"].items()}
+        return d
+
+    if report is None:
+        result = culture_json(scores[0])
+    else:
+        result = {"alignment": rounded(report.average), "cultures": {s.culture: culture_json(s) for s in scores}}
+    result.update(answers=args.answers, parse=args.parse)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for score in scores:
+            counts = score.counts
+            failures = ", ".join(f"{reason} {count}" for reason, count in sorted(counts["failures"].items()))
+            shown = "n/a" if math.isnan(score.alignment) else f"{score.alignment:.2f}"
+            print(f"{score.culture}\t{shown}\t{counts['counted']} of {counts['answered']} replies counted"
+                  f" ({score.survey_questions} survey questions; parse failures: {failures or 'none'})")
+        if report is not None:
+            shown = "n/a" if math.isnan(report.average) else f"{report.average:.2f}"
+            print(f"average\t{shown}")
+    if all(s.counts["counted"] == 0 for s in scores):
+        print(f"culturespa: error: {args.answers}: no reply counted (nothing parsed with a gold answer)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="culturespa", description=__doc__)
     parser.add_argument("--log-level", default=None,
@@ -63,6 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="versions, LibTorch build, BLAS, threads, devices")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(run=_info)
+
+    score = sub.add_parser("score", help="score a run file (reference format) against a survey",
+                           description="Prints the alignment score x100 (the paper's metric) of a run "
+                                       "file, a JSON list of {\"Q_id\", \"answer\"} objects.")
+    score.add_argument("--survey", default=None,
+                       help="survey folder (the reference release) or culturespa survey file "
+                            "(default: $CULTURESPA_SURVEY)")
+    score.add_argument("--answers", required=True, help="the run file")
+    score.add_argument("--culture", default=None,
+                       help="culture code, or 'all' to score a culture-unaware run against every "
+                            "culture (default: the `_<ISO>_` part of the file name)")
+    score.add_argument("--parse", choices=["reference", "robust"], default="reference",
+                       help="answer parsing rule (default: reference)")
+    score.add_argument("--bootstrap", type=int, default=1000,
+                       help="bootstrap resamples for the confidence interval (0: none)")
+    score.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    score.add_argument("--json", action="store_true", help="print one JSON object")
+    score.set_defaults(run=_score)
     return parser
 
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -34,7 +35,6 @@ void write_all(const fs::path& path, const std::string& text) {
 std::string tiny_tokenizer_json(bool pairs_format) {
   json vocab = json::object();
   // The 256 byte-level characters get ids 0..255 in byte order.
-  const std::string printable_ranges = "";
   int next = 256;
   std::vector<std::string> alphabet(256);
   for (int b = 0; b < 256; ++b) {
@@ -341,4 +341,20 @@ TEST_CASE("text: the fixture folders' own chat templates and stop ids") {
   const auto gpt2 = Tokenizer::from_folder((root / "gpt2").string());
   CHECK(gpt2.vocab_size() == 50257);
   CHECK(gpt2.eos_id() == std::optional<int>(50256));
+}
+
+TEST_CASE("text: BOS/EOS/PAD and stop ids from tokenizer_config, config and generation_config") {
+  const auto dir = tiny_folder("tok-configs");
+  write_all(dir / "config.json", R"({"bos_token_id": 1, "eos_token_id": [262, 5], "pad_token_id": 3})");
+  write_all(dir / "generation_config.json", R"({"eos_token_id": 7})");
+  const auto tok = Tokenizer::from_folder(dir.string());
+  CHECK(tok.eos_id() == std::optional<int>(262));  // tokenizer_config.json's eos_token wins
+  CHECK(tok.bos_id() == std::optional<int>(1));
+  CHECK(tok.pad_id() == std::optional<int>(3));
+  auto stops = tok.stop_ids();
+  std::sort(stops.begin(), stops.end());
+  CHECK(stops == std::vector<int>{5, 7, 262});
+  CHECK_FALSE(tok.adds_bos());  // the post-processor adds nothing
+  write_all(dir / "config.json", "{broken");
+  CHECK_THROWS_WITH(Tokenizer::from_folder(dir.string()), Catch::Contains("config.json"));
 }

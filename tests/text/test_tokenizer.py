@@ -70,7 +70,7 @@ def random_texts(seed, count=200):
     rng = random.Random(seed)
     pools = ["abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", " ", "  \t\n\r",
              ".,;:!?'\"()-[]{}<>/#@", "éèàüöñçÉ", "中文漢字日本語", "привет", "مرحبا", "हिन्दी",
-             "😀👍🏽🇰🇪", "'s 're 've 'll 'd"]
+             "😀👍🏽🇰🇪", "'s 're 've 'll 'd", "e\u0301a\u0308\u0323\u1100\u1161"]
     texts = []
     for _ in range(count):
         parts = []
@@ -162,14 +162,14 @@ def test_sentencepiece_model_made_by_the_test(tmp_path):
     spm = pytest.importorskip("sentencepiece")
     sentences = ["How important is family in your life?", "Would you say most people can be trusted?",
                  "Very important, rather important, not at all important."] * 20
-    model = culturespa.sentencepiece_train(sentences, vocab_size=60, byte_fallback=True)
+    model = culturespa.sentencepiece_train(sentences, vocab_size=60)
     (tmp_path / "tokenizer.model").write_bytes(model)
     tok = culturespa.Tokenizer.from_folder(str(tmp_path))
     theirs = spm.SentencePieceProcessor(model_proto=model)
-    for text in sentences[:3] + ["Ünïcödé family 3"]:
+    for text in sentences[:3] + ["Ünïcödé family 3"]:  # the last has characters outside the model
         assert tok.encode(text, add_special_tokens=False) == theirs.encode(text)
         assert tok.encode(text)[0] == tok.bos_id
-        assert tok.decode(tok.encode(text)) == theirs.decode(theirs.encode(text))
+        assert tok.decode(theirs.encode(text)) == theirs.decode(theirs.encode(text))
 
 
 def test_chat_format_registration_from_python():
@@ -321,3 +321,89 @@ def test_folder_metadata_and_incremental_decoding(loaded):
     prompt = mistral.apply_chat_template(CONVERSATIONS[1], format="mistral")
     assert prompt == "<s>[INST] " + WVS_USER + " [/INST]"
     assert mistral.encode_chat(CONVERSATIONS[1], format="mistral")[:2] == [1, 733]  # <s>, "▁["
+
+
+def test_prefer_chooses_between_tokenizer_json_and_model(tmp_path):
+    folder = write_tiny_tokenizer(tmp_path / "both")
+    (folder / "tokenizer.model").write_bytes(b"not a sentencepiece model")
+    assert "tokenizer.json" in culturespa.Tokenizer.from_folder(str(folder)).description
+    with pytest.raises(ValueError):  # corrupt model, or a build without sentencepiece: both say so
+        culturespa.Tokenizer.from_folder(str(folder), prefer="tokenizer.model")
+    with pytest.raises(ValueError, match="prefer"):
+        culturespa.Tokenizer.from_folder(str(folder), prefer="vocab.txt")
+
+
+def test_decode_takes_numpy_arrays(tmp_path):
+    np = pytest.importorskip("numpy")
+    tok = culturespa.Tokenizer.from_folder(str(write_tiny_tokenizer(tmp_path / "tiny")))
+    ids = tok.encode("hello world")
+    assert tok.decode(np.asarray(ids, dtype=np.int64)) == "hello world"
+
+
+def test_metaspace_variant_of_mistral_matches_hf_tokenizers(fixtures, tmp_path, shared_dir):
+    """Newer LLaMA/Mistral conversions use a Metaspace pre-tokenizer instead of Prepend/Replace."""
+    tokenizers = pytest.importorskip("tokenizers")
+    doc = json.loads((fixtures / "mistral/tokenizer.json").read_text(encoding="utf-8"))
+    doc["normalizer"] = None
+    for scheme in ("first", "always"):
+        doc["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": scheme,
+                                "split": False}
+        doc["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": scheme,
+                          "split": False}
+        folder = tmp_path / scheme
+        folder.mkdir()
+        (folder / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
+        ours = culturespa.Tokenizer.from_folder(str(folder))
+        hf = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+        for text in survey_texts(shared_dir)[:20] + random_texts(3, 50) + ["<s>[INST] Hi [/INST]"]:
+            expected = hf.encode(text, add_special_tokens=True).ids
+            assert ours.encode(text, parse_special=True) == expected, (scheme, text)
+            assert ours.decode(expected) == hf.decode(expected, skip_special_tokens=False), (scheme, text)
+
+
+def test_live_oracle_python_sentencepiece_llama2(fixtures, shared_dir):
+    if not culturespa.sentencepiece_available():
+        pytest.skip("built with CULTURESPA_SENTENCEPIECE=off")
+    spm = pytest.importorskip("sentencepiece")
+    model = str(fixtures / "llama2/tokenizer.model")
+    theirs = spm.SentencePieceProcessor(model_file=model)
+    ours = culturespa.Tokenizer.from_folder(str(fixtures / "llama2"))
+    assert ours.bos_id == 1 and ours.eos_id == 2 and ours.adds_bos
+    for text in survey_texts(shared_dir) + random_texts(11):
+        expected = theirs.encode(text)
+        assert ours.encode(text, add_special_tokens=False) == expected, text
+        assert ours.encode(text) == [1] + expected
+        assert ours.decode(expected) == theirs.decode(expected), text
+    decoder = culturespa.IncrementalDecoder(ours)
+    text = "Kenya 🇰🇪 中文 — café\n3"
+    streamed = "".join(decoder.push(i) for i in theirs.encode(text))
+    assert streamed + decoder.flush() == text
+
+
+# Meta's Llama-2-chat template and Mistral-7B-Instruct-v0.1's, as their tokenizer_config.json files
+# publish them (no copy in ../shared). culturespa recognises these texts as "llama2" and "mistral".
+LLAMA2_CHAT_TEMPLATE = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'system' %}{{ '<<SYS>>\\n' + content.strip() + '\\n<</SYS>>\\n\\n' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}"
+MISTRAL_INSTRUCT_TEMPLATE = "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
+
+
+@pytest.mark.parametrize("source,format_name,with_system", [
+    (LLAMA2_CHAT_TEMPLATE, "llama2", True),
+    (MISTRAL_INSTRUCT_TEMPLATE, "mistral", False),
+])
+def test_llama2_and_mistral_formats_match_their_jinja_templates(source, format_name, with_system):
+    jinja2 = pytest.importorskip("jinja2")
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    template = env.from_string(source)
+    assert chat_format_detect(source) == format_name
+    conversations = [c for c in CONVERSATIONS if with_system or c[0]["role"] != "system"]
+    conversations.append([{"role": "user", "content": " Hello "}, {"role": "assistant", "content": "Hi there"},
+                          {"role": "user", "content": "Who are you?"}])
+    for messages in conversations:
+        expected = template.render(messages=messages, bos_token="<s>", eos_token="</s>",
+                                   add_generation_prompt=True)
+        assert chat_render(format_name, messages, bos_token="<s>", eos_token="</s>") == expected

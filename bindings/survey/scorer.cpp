@@ -1,0 +1,356 @@
+// The survey scorer and its metrics from Python.
+#include "common.h"
+
+#include <pybind11/numpy.h>
+
+#include <cmath>
+
+#include "culturespa/core/error.h"
+#include "culturespa/survey/scorer.h"
+
+namespace culturespa::bindings {
+
+namespace {
+
+bool is_path(const py::object& o) {
+  return py::isinstance<py::str>(o) || py::hasattr(o, "__fspath__");
+}
+
+std::string path_string(const py::object& o) { return py::str(py::module_::import("os").attr("fspath")(o)); }
+
+// A run from Python: a path to a run file, or an iterable of {"Q_id", "answer"}
+// dicts or (question_id, reply) pairs. `source` names the run in messages and
+// reports: the caller's label, else the path, else "<run>".
+std::vector<RunAnswer> run_from_python(const py::object& run, std::string& source) {
+  if (is_path(run)) {
+    const std::string path = path_string(run);
+    if (source.empty()) source = path;
+    py::gil_scoped_release release;
+    return run_load(path);
+  }
+  if (source.empty()) source = "<run>";
+  std::vector<RunAnswer> answers;
+  std::size_t index = 0;
+  for (const py::handle item : run) {
+    if (py::isinstance<py::dict>(item)) {
+      const auto d = py::reinterpret_borrow<py::dict>(item);
+      if (!d.contains("Q_id") || !d.contains("answer")) {
+        throw FormatError(source + ": item " + std::to_string(index) + ": needs keys 'Q_id' and 'answer'");
+      }
+      answers.push_back({py::str(d["Q_id"]), py::str(d["answer"])});
+    } else {
+      const auto pair = item.cast<std::pair<std::string, std::string>>();
+      answers.push_back({pair.first, pair.second});
+    }
+    ++index;
+  }
+  return answers;
+}
+
+Survey survey_from_python(const py::object& survey) {
+  if (is_path(survey)) return survey_load(path_string(survey));
+  try {
+    return survey.cast<Survey>();
+  } catch (const py::cast_error&) {
+    throw ValueError("survey must be a culturespa Survey or the path of a survey");
+  }
+}
+
+std::vector<AlignmentItem> alignment_items(const py::array_t<double>& model, const py::array_t<int>& gold,
+                                           const py::array_t<int>& option_counts, const py::object& first_ids) {
+  const auto n = static_cast<std::size_t>(model.size());
+  if (static_cast<std::size_t>(gold.size()) != n || static_cast<std::size_t>(option_counts.size()) != n) {
+    throw ValueError("model, gold and option_counts differ in length (" + std::to_string(model.size()) + ", " +
+                     std::to_string(gold.size()) + ", " + std::to_string(option_counts.size()) + ")");
+  }
+  std::vector<int> first(n, 1);
+  if (!first_ids.is_none()) {
+    const auto f = first_ids.cast<py::array_t<int>>();
+    if (static_cast<std::size_t>(f.size()) != n) throw ValueError("first_option_ids differs in length");
+    for (std::size_t i = 0; i < n; ++i) first[i] = f.data()[i];
+  }
+  std::vector<AlignmentItem> items(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    items[i] = {model.data()[i], gold.data()[i], option_counts.data()[i], first[i]};
+  }
+  return items;
+}
+
+py::dict counts_dict(const ScoreCounts& c) {
+  py::dict d;
+  d["answered"] = c.answered;
+  d["counted"] = c.counted;
+  d["no_gold"] = c.no_gold;
+  d["parse_failures"] = c.parse_failures;
+  d["failures"] = c.failures;
+  return d;
+}
+
+py::dict question_dict(const QuestionResult& q) {
+  py::dict d;
+  d["question_id"] = q.question_id;
+  d["topic"] = q.topic;
+  d["answer"] = q.answer ? py::object(py::int_(*q.answer)) : py::object(py::none());
+  d["failure"] = parse_failure_name(q.failure);
+  d["message"] = q.message;
+  d["gold"] = q.gold ? py::object(py::int_(*q.gold)) : py::object(py::none());
+  d["option_count"] = q.option_count;
+  d["counted"] = q.counted;
+  return d;
+}
+
+py::dict topics_dict(const CultureScore& c) {
+  py::dict topics;
+  for (const auto& t : c.topics) {
+    py::dict td = counts_dict(t.counts);
+    td["alignment"] = t.alignment;
+    topics[py::str(t.topic)] = td;
+  }
+  return topics;
+}
+
+py::dict culture_dict(const CultureScore& c) {
+  py::dict d = counts_dict(c.counts);
+  d["culture"] = c.culture;
+  d["alignment"] = c.alignment;
+  d["ci_low"] = c.ci_low;
+  d["ci_high"] = c.ci_high;
+  d["random_baseline"] = c.random_baseline;
+  d["survey_questions"] = c.survey_questions;
+  d["topics"] = topics_dict(c);
+  return d;
+}
+
+py::dict matrix_dict(const SimilarityMatrix& matrix) {
+  const std::size_t n = matrix.cultures.size();
+  py::array_t<double> values({n, n});
+  auto v = values.mutable_unchecked<2>();
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) v(i, j) = matrix.values[i][j];
+  }
+  py::dict d;
+  d["cultures"] = matrix.cultures;
+  d["values"] = values;
+  return d;
+}
+
+SimilarityMatrix matrix_from_python(const py::object& o) {
+  SimilarityMatrix matrix;
+  matrix.cultures = o["cultures"].cast<std::vector<std::string>>();
+  const auto values = py::array_t<double, py::array::c_style | py::array::forcecast>(o["values"]);
+  const std::size_t n = matrix.cultures.size();
+  if (values.ndim() != 2 || static_cast<std::size_t>(values.shape(0)) != n ||
+      static_cast<std::size_t>(values.shape(1)) != n) {
+    throw ValueError("similarity matrix values must be " + std::to_string(n) + " x " + std::to_string(n));
+  }
+  const auto v = values.unchecked<2>();
+  matrix.values.assign(n, std::vector<double>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) matrix.values[i][j] = v(i, j);
+  }
+  return matrix;
+}
+
+py::dict paired_dict(const PairedDifference& p) {
+  py::dict d;
+  d["difference"] = p.difference.estimate;
+  d["ci_low"] = p.difference.low;
+  d["ci_high"] = p.difference.high;
+  d["share_b_better"] = p.share_b_better;
+  d["questions"] = p.questions;
+  return d;
+}
+
+}  // namespace
+
+void register_scorer(py::module_& m) {
+  // --- metrics on numbers ---
+  m.def(
+      "alignment_score",
+      [](py::array_t<double> model, py::array_t<int> gold, py::array_t<int> option_counts) {
+        return alignment_score(alignment_items(model, gold, option_counts, py::none()));
+      },
+      py::arg("model"), py::arg("gold"), py::arg("option_counts"),
+      "The paper's score as a fraction: 1 - ||m - g|| / ||n - 1||.");
+  m.def(
+      "alignment_random_baseline",
+      [](py::array_t<int> gold, py::array_t<int> option_counts, py::object first_option_ids) {
+        py::array_t<double> zeros(gold.size());
+        std::fill(zeros.mutable_data(), zeros.mutable_data() + zeros.size(), 0.0);
+        return alignment_random_baseline(alignment_items(zeros, gold, option_counts, first_option_ids));
+      },
+      py::arg("gold"), py::arg("option_counts"), py::arg("first_option_ids") = py::none(),
+      "Exact expected score (fraction) under uniformly random answers.");
+  m.def("js_similarity", &js_similarity, py::arg("p"), py::arg("q"));
+  m.def("wasserstein_similarity", &wasserstein_similarity, py::arg("p"), py::arg("q"));
+  m.def("expected_option_id", &expected_option_id, py::arg("p"), py::arg("first_option_id") = 1);
+  m.def("spearman_correlation", &spearman_correlation, py::arg("x"), py::arg("y"));
+
+  // --- run files ---
+  m.def(
+      "run_load",
+      [](const py::object& path) {
+        std::string source;
+        py::list out;
+        for (const auto& a : run_from_python(path, source)) {
+          py::dict d;
+          d["Q_id"] = a.question_id;
+          d["answer"] = a.reply;
+          out.append(d);
+        }
+        return out;
+      },
+      py::arg("path"), "Reads a run file: a list of {'Q_id', 'answer'} dicts.");
+
+  // --- reports ---
+  py::class_<CultureScore>(m, "CultureScore", "One culture's score (alignment x100, counts, topics).")
+      .def_readonly("culture", &CultureScore::culture)
+      .def_readonly("alignment", &CultureScore::alignment)
+      .def_readonly("ci_low", &CultureScore::ci_low)
+      .def_readonly("ci_high", &CultureScore::ci_high)
+      .def_readonly("random_baseline", &CultureScore::random_baseline)
+      .def_readonly("survey_questions", &CultureScore::survey_questions)
+      .def_property_readonly("counts", [](const CultureScore& c) { return counts_dict(c.counts); })
+      .def_property_readonly("topics", &topics_dict)
+      .def_property_readonly("questions",
+                             [](const CultureScore& c) {
+                               py::list out;
+                               for (const auto& q : c.questions) out.append(question_dict(q));
+                               return out;
+                             })
+      .def("to_dict", &culture_dict)
+      .def("__repr__", [](const CultureScore& c) {
+        return "CultureScore(culture='" + c.culture + "', alignment=" + std::to_string(c.alignment) +
+               ", counted=" + std::to_string(c.counts.counted) + "/" + std::to_string(c.counts.answered) + ")";
+      });
+
+  py::class_<ScoreReport>(m, "ScoreReport", "Scores of several cultures with their average.")
+      .def(py::init([](std::vector<CultureScore> cultures, std::string source, const std::string& parse) {
+             return score_report(std::move(cultures), std::move(source), parse_mode_from_name(parse));
+           }),
+           py::arg("cultures"), py::arg("source") = "", py::arg("parse") = "reference")
+      .def_readonly("source", &ScoreReport::source)
+      .def_readonly("parse", &ScoreReport::parse)
+      .def_readonly("cultures", &ScoreReport::cultures)
+      .def_readonly("average", &ScoreReport::average)
+      .def("to_json", &report_to_json)
+      .def("to_csv", &report_to_csv)
+      .def("to_markdown", &report_to_markdown)
+      .def("__repr__", [](const ScoreReport& r) {
+        return "ScoreReport(source='" + r.source + "', cultures=" + std::to_string(r.cultures.size()) +
+               ", average=" + std::to_string(r.average) + ")";
+      });
+
+  m.def(
+      "similarity_rank_correlation",
+      [](const py::object& a, const py::object& b) {
+        return similarity_rank_correlation(matrix_from_python(a), matrix_from_python(b));
+      },
+      py::arg("a"), py::arg("b"),
+      "Spearman correlation of two similarity matrices ({'cultures', 'values'}) over culture pairs.");
+
+  // --- the scorer ---
+  py::class_<SurveyScorer>(m, "SurveyScorer",
+                           "Scores runs against a survey's human answers (docs/scoring.md).")
+      .def(py::init([](const py::object& survey, const std::string& parse, std::size_t bootstrap_samples,
+                       std::uint64_t seed, double confidence) {
+             return SurveyScorer(survey_from_python(survey),
+                                 {parse_mode_from_name(parse), bootstrap_samples, seed, confidence});
+           }),
+           py::arg("survey"), py::kw_only(), py::arg("parse") = "reference", py::arg("bootstrap_samples") = 1000,
+           py::arg("seed") = 0, py::arg("confidence") = 0.95)
+      .def_property_readonly("parse", [](const SurveyScorer& s) { return parse_mode_name(s.options().parse); })
+      .def_property_readonly("cultures",
+                             [](const SurveyScorer& s) {
+                               std::vector<std::string> codes;
+                               for (const auto& c : s.survey().cultures()) codes.push_back(c.code);
+                               return codes;
+                             })
+      .def(
+          "culture_from_path",
+          [](const SurveyScorer& s, const py::object& path) {
+            return run_culture_from_path(path_string(path), s.survey());
+          },
+          py::arg("path"), "The culture a run file's name names (`_<ISO>_`), or None.")
+      .def(
+          "score",
+          [](const SurveyScorer& s, const py::object& run, const std::string& culture, std::string source) {
+            const auto answers = run_from_python(run, source);
+            py::gil_scoped_release release;
+            return s.score(answers, culture, source);
+          },
+          py::arg("run"), py::arg("culture"), py::kw_only(), py::arg("source") = "")
+      .def(
+          "score_cultures",
+          [](const SurveyScorer& s, const py::object& run, std::optional<std::vector<std::string>> cultures,
+             std::string source, py::object progress) {
+            const auto answers = run_from_python(run, source);
+            std::vector<std::string> codes;
+            if (cultures) {
+              codes = *cultures;
+            } else {
+              for (const auto& c : s.survey().cultures()) codes.push_back(c.code);
+            }
+            auto callback = progress_callback(std::move(progress));
+            py::gil_scoped_release release;
+            return s.score_cultures(answers, codes, source, callback);
+          },
+          py::arg("run"), py::arg("cultures") = py::none(), py::kw_only(), py::arg("source") = "",
+          py::arg("progress") = py::none(), "One run against several cultures (all when cultures is None).")
+      .def(
+          "score_distributions",
+          [](const SurveyScorer& s, const std::map<std::string, std::vector<double>>& answers,
+             const std::string& culture) {
+            const DistributionScore d = s.score_distributions(answers, culture);
+            py::dict out;
+            out["culture"] = d.culture;
+            out["js_similarity"] = d.js_similarity;
+            out["wasserstein_similarity"] = d.wasserstein_similarity;
+            out["expected_alignment"] = d.expected_alignment;
+            out["counted"] = d.counted;
+            return out;
+          },
+          py::arg("answers"), py::arg("culture"),
+          "answers: {question id: shares over its options}. Scores x100.")
+      .def(
+          "compare",
+          [](const SurveyScorer& s, const py::object& a, const py::object& b, const std::string& culture) {
+            std::string source_a = "<run a>", source_b = "<run b>";
+            const auto run_a = run_from_python(a, source_a);
+            const auto run_b = run_from_python(b, source_b);
+            PairedDifference d;
+            {
+              py::gil_scoped_release release;
+              d = s.compare(run_a, run_b, culture, source_a, source_b);
+            }
+            return paired_dict(d);
+          },
+          py::arg("a"), py::arg("b"), py::arg("culture"),
+          "Paired difference b - a (x100) with its bootstrap interval.")
+      .def(
+          "culture_similarity",
+          [](const SurveyScorer& s, const py::dict& runs, py::object progress) {
+            std::map<std::string, std::vector<RunAnswer>> converted;
+            for (const auto& [code, run] : runs) {
+              std::string source = "run of " + py::str(code).cast<std::string>();
+              converted[py::str(code)] = run_from_python(py::reinterpret_borrow<py::object>(run), source);
+            }
+            auto callback = progress_callback(std::move(progress));
+            SimilarityMatrix matrix;
+            {
+              py::gil_scoped_release release;
+              matrix = s.culture_similarity(converted, callback);
+            }
+            return matrix_dict(matrix);
+          },
+          py::arg("runs"), py::kw_only(), py::arg("progress") = py::none(),
+          "runs: {culture: run}. Returns {'cultures', 'values' (x100 numpy matrix)}.")
+      .def(
+          "gold_similarity",
+          [](const SurveyScorer& s, std::optional<std::vector<std::string>> cultures) {
+            return matrix_dict(s.gold_similarity(cultures.value_or(std::vector<std::string>{})));
+          },
+          py::arg("cultures") = py::none());
+}
+
+}  // namespace culturespa::bindings
