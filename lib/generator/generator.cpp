@@ -355,46 +355,65 @@ struct Generator::Impl {
             throw ValueError("score_options: labels '" + names[m] + "' and '" + names[l] + "' of prompt " +
                              std::to_string(i) + " encode to the same tokens");
       }
-      int64_t shared = static_cast<int64_t>(cont[0].size()) - 1;
-      for (const auto& c : cont) shared = std::min({shared, common_prefix(cont[0], c), static_cast<int64_t>(c.size()) - 1});
       int64_t longest = 0;
       for (const auto& c : cont) longest = std::max<int64_t>(longest, c.size());
       context_check(answer_at, longest, i, "with its longest label");
-      // The main row: the prompt and the labels' common first tokens; its
-      // last position gives every label's first differing token.
-      ScoreRow main;
-      main.tokens = head(full[0], answer_at + shared);
-      for (int64_t j = 0; j <= shared; ++j) main.positions.push_back(answer_at - 1 + j);
-      for (int64_t j = 0; j < shared; ++j) main.targets.push_back({cont[0][j]});
-      main.targets.emplace_back();
-      std::set<int> seen;
-      std::vector<std::size_t> first_offset(cont.size());
+      // The main row runs the prompt and then a path of answer tokens; every
+      // label whose tokens before its last lie on the path is read from it
+      // (all one-token labels, and "10" = "1" "0" when "1" is on the path).
+      // The path covers the most labels; the others get rows of their own.
+      const auto covered = [](const std::vector<int>& c, const std::vector<int>& path) {
+        return c.size() - 1 <= path.size() && std::equal(c.begin(), c.end() - 1, path.begin());
+      };
+      std::vector<int> path;
+      std::size_t best = 0;
       for (const auto& c : cont) {
-        if (seen.insert(c[shared]).second) main.targets.back().push_back(c[shared]);
-      }
-      for (std::size_t l = 0; l < cont.size(); ++l) {
-        const auto& last = main.targets.back();
-        first_offset[l] = static_cast<std::size_t>(shared) +
-                          static_cast<std::size_t>(std::find(last.begin(), last.end(), cont[l][shared]) - last.begin());
-      }
-      const std::size_t main_row = rows.size();
-      rows.push_back(std::move(main));
-      parts[i].resize(cont.size());
-      for (std::size_t l = 0; l < cont.size(); ++l) {
-        for (int64_t j = 0; j < shared; ++j) parts[i][l].push_back({main_row, static_cast<std::size_t>(j)});
-        parts[i][l].push_back({main_row, first_offset[l]});
-        const int64_t n = static_cast<int64_t>(cont[l].size());
-        if (n > shared + 1) {  // the rest of a longer label, in a row of its own
-          ScoreRow extra;
-          extra.tokens = head(full[l], answer_at + n - 1);
-          for (int64_t j = shared + 1; j < n; ++j) {
-            extra.positions.push_back(answer_at + j - 1);
-            extra.targets.push_back({cont[l][j]});
-            parts[i][l].push_back({rows.size(), static_cast<std::size_t>(j - shared - 1)});
-          }
-          rows.push_back(std::move(extra));
+        const std::vector<int> candidate(c.begin(), c.end() - 1);
+        std::size_t count = 0;
+        for (const auto& other : cont) count += covered(other, candidate);
+        if (count > best || (count == best && candidate.size() > path.size())) {
+          best = count;
+          path = candidate;
         }
       }
+      ScoreRow main;
+      main.tokens = head(prompt.ids, answer_at);
+      main.tokens.insert(main.tokens.end(), path.begin(), path.end());
+      main.targets.resize(path.size() + 1);
+      for (std::size_t j = 0; j <= path.size(); ++j) main.positions.push_back(answer_at - 1 + static_cast<int64_t>(j));
+      for (const auto& c : cont) {
+        if (!covered(c, path)) continue;
+        for (std::size_t j = 0; j < c.size(); ++j) {
+          auto& at = main.targets[j];
+          if (std::find(at.begin(), at.end(), c[j]) == at.end()) at.push_back(c[j]);
+        }
+      }
+      std::vector<std::size_t> start(main.targets.size() + 1, 0);
+      for (std::size_t j = 0; j < main.targets.size(); ++j) start[j + 1] = start[j] + main.targets[j].size();
+      const std::size_t main_row = rows.size();
+      std::vector<ScoreRow> extras;
+      parts[i].resize(cont.size());
+      for (std::size_t l = 0; l < cont.size(); ++l) {
+        const auto& c = cont[l];
+        if (covered(c, path)) {
+          for (std::size_t j = 0; j < c.size(); ++j) {
+            const auto& at = main.targets[j];
+            parts[i][l].push_back({main_row, start[j] + static_cast<std::size_t>(
+                                                            std::find(at.begin(), at.end(), c[j]) - at.begin())});
+          }
+          continue;
+        }
+        ScoreRow extra;
+        extra.tokens = head(full[l], answer_at + static_cast<int64_t>(c.size()) - 1);
+        for (std::size_t j = 0; j < c.size(); ++j) {
+          extra.positions.push_back(answer_at - 1 + static_cast<int64_t>(j));
+          extra.targets.push_back({c[j]});
+          parts[i][l].push_back({main_row + 1 + extras.size(), j});
+        }
+        extras.push_back(std::move(extra));
+      }
+      rows.push_back(std::move(main));
+      for (auto& extra : extras) rows.push_back(std::move(extra));
       scores.label_tokens.push_back(std::move(cont));
     }
     ProgressReporter reporter(progress, "score", rows.size());
