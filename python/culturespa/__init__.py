@@ -31,6 +31,7 @@ from .pipeline import (
     export_dataset,
 )
 from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
+from .generator import Generator, Prefix
 from .survey import (
     Culture,
     PromptMethod,
@@ -57,10 +58,12 @@ __all__ = [
     "Culture",
     "CultureScore",
     "FilterResult",
+    "Generator",
     "IncrementalDecoder",
     "KVCache",
     "LogLevel",
     "Model",
+    "Prefix",
     "Progress",
     "PromptMethod",
     "PromptTemplates",

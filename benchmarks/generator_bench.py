@@ -1,0 +1,157 @@
+"""Generator benchmark (a program, not a test): the WVS evaluation workload.
+
+On a SmolLM-135M-shaped random checkpoint (hidden 576, 30 layers, 9 heads,
+3 KV heads, intermediate 1536, vocabulary sized to the tokenizer) in float32,
+with the LLaMA-2 tokenizer of ../shared/fixtures/tokenizers/llama2 (the test
+tokenizer when absent), builds the culture-aware prompts of the evaluated WVS
+questions (../shared/wvs; every 8th question by default, --all for all 259)
+for the 18 cultures with the reference templates, and prints prompts/s for:
+
+  (a) option scoring with prefix reuse
+  (b) option scoring without prefix reuse
+  (c) batched sampling of up to 8 new tokens, temperature 0.6, top-p 0.9
+  (d) the reference way: one prompt at a time, sampling up to 8 tokens with
+      the plain PyTorch model of tests/model/reference_llama.py (on the
+      first --reference-prompts prompts)
+
+    PYTHONPATH=python python benchmarks/generator_bench.py [--all] [--threads 2]
+
+On this project's machines OpenBLAS 0.3.21 does not recognise the CPU (a
+virtualised "Intel Xeon Processor") and falls back to its Prescott kernels
+(~26 GFLOP/s per core); OPENBLAS_CORETYPE=SkylakeX in the environment gives
+~90. Both culturespa and the PyTorch reference use the same OpenBLAS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE = dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+             num_key_value_heads=3, max_position_embeddings=2048, rope_theta=10000.0, tie_word_embeddings=True)
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("CULTURESPA_SHARED_DIR", ROOT.parent / "shared"))
+
+
+def load_tokenizer(culturespa, work: Path):
+    llama2 = shared_dir() / "fixtures" / "tokenizers" / "llama2"
+    if (llama2 / "tokenizer.model").exists() and culturespa.sentencepiece_available():
+        return culturespa.Tokenizer.from_folder(str(llama2)), "llama2", "LLaMA-2 (sentencepiece, 32000)"
+    folder = work / "tokenizer"
+    culturespa.generator.write_test_tokenizer(folder)
+    return culturespa.Tokenizer.from_folder(str(folder)), "chatml", "test byte-level BPE (272)"
+
+
+def wvs_prompts(culturespa, every: int):
+    from culturespa import survey as sv
+    survey = sv.Survey.wvs7(str(shared_dir() / "wvs"))
+    prompts = []
+    for culture in survey.cultures:
+        prompts += sv.build_prompts(survey, method="culture_aware", culture=culture.code)[::every]
+    return prompts
+
+
+def sample_reference(model, ids, torch, generator, max_new=8, temperature=0.6, top_p=0.9):
+    """The reference evaluation loop: one prompt, KV cache, top-p sampling."""
+    logits, past = model.forward(torch.tensor([ids]), last_only=True)
+    out = []
+    for _ in range(max_new):
+        probs = torch.softmax(logits[0, -1] / temperature, -1)
+        sorted_probs, order = probs.sort(descending=True)
+        keep = (sorted_probs.cumsum(-1) - sorted_probs) < top_p
+        sorted_probs = sorted_probs * keep
+        token = int(order[torch.multinomial(sorted_probs, 1, generator=generator)])
+        out.append(token)
+        logits, past = model.forward(torch.tensor([[token]]), past=past, last_only=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--all", action="store_true", help="all 259 evaluated questions (default: every 8th)")
+    parser.add_argument("--every", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--reference-prompts", type=int, default=12)
+    parser.add_argument("--workdir", default=None, help="keeps the checkpoint between runs")
+    args = parser.parse_args()
+
+    import torch
+    import culturespa
+    import culturespa.generator  # noqa: F401
+    import culturespa.testing  # noqa: F401
+
+    culturespa.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="culturespa-genbench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    tokenizer, chat_format, tokenizer_name = load_tokenizer(culturespa, work)
+    ckpt = work / f"smollm-shape-{tokenizer.vocab_size}"
+    if not (ckpt / "config.json").exists():
+        culturespa.testing.write_checkpoint(ckpt, vocab_size=tokenizer.vocab_size, **SHAPE)
+    model = culturespa.Model(ckpt, threads=args.threads)
+
+    prompts = wvs_prompts(culturespa, 1 if args.all else args.every)
+    conversations = [p.messages for p in prompts]
+    labels = [list(p.labels) for p in prompts]
+    n = len(prompts)
+    encoder = culturespa.Generator(model, tokenizer, chat_format=chat_format)
+    lengths = [len(encoder.encode(c)) for c in conversations[:50]]
+    print(f"workload: {n} prompts ({n // 18} questions x 18 cultures, culture-aware, reference templates); "
+          f"tokenizer {tokenizer_name}, chat format {chat_format}; prompt tokens ~{sum(lengths) // len(lengths)} "
+          f"(first 50: {min(lengths)}..{max(lengths)})")
+    print(f"model: SmolLM-135M shape, float32, {args.threads} threads, batch {args.batch_size}")
+    print(f"load before: {os.getloadavg()}")
+
+    cpu_rates = {}
+
+    def timed(label, fn, count):
+        # Wall time and process CPU time (all threads): on a shared machine the
+        # CPU seconds per prompt are the steadier figure.
+        start, cpu_start = time.perf_counter(), time.process_time()
+        fn()
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        rate = count / seconds
+        cpu_rates[label[:3]] = count / cpu
+        print(f"{label:<58} {count:5d} prompts {seconds:8.1f} s {rate:8.2f} prompts/s "
+              f"{cpu / count:8.3f} CPU-s/prompt  load {os.getloadavg()[0]:.1f}", flush=True)
+        return rate
+
+    reuse = culturespa.Generator(model, tokenizer, chat_format=chat_format, batch_size=args.batch_size)
+    plain = culturespa.Generator(model, tokenizer, chat_format=chat_format, batch_size=args.batch_size,
+                                 prefix_reuse=False)
+    results = {}
+    scores = {}
+    results["a"] = timed("(a) option scoring, prefix reuse",
+                         lambda: scores.__setitem__("a", reuse.score_options(conversations, labels)), n)
+    results["b"] = timed("(b) option scoring, no prefix reuse",
+                         lambda: scores.__setitem__("b", plain.score_options(conversations, labels)), n)
+    import numpy as np
+    diff = np.nanmax(np.abs(scores["a"].probs - scores["b"].probs))
+    print(f"    max |p(a) - p(b)| = {diff:.2e}")
+    results["c"] = timed("(c) batched sampling, <= 8 tokens, T 0.6, top-p 0.9",
+                         lambda: reuse.generate(conversations, max_new_tokens=8, temperature=0.6, top_p=0.9,
+                                                seed=1), n)
+    sys.path.insert(0, str(ROOT / "tests" / "model"))
+    from reference_llama import ReferenceLM
+    reference = ReferenceLM(ckpt)
+    subset = [reuse.encode(c) for c in conversations[:args.reference_prompts]]
+    rng = torch.Generator().manual_seed(0)
+    results["d"] = timed("(d) reference: one prompt at a time, PyTorch, <= 8 tokens",
+                         lambda: [sample_reference(reference, ids, torch, rng) for ids in subset], len(subset))
+    print(f"load after: {os.getloadavg()}")
+    print(f"ratios: (a)/(d) = {results['a'] / results['d']:.1f}x (target >= 20), "
+          f"(a)/(b) = {results['a'] / results['b']:.2f}x (target >= 1.3), "
+          f"(c)/(d) = {results['c'] / results['d']:.1f}x")
+    print(f"by CPU time: (a)/(d) = {cpu_rates['(a)'] / cpu_rates['(d)']:.1f}x, "
+          f"(a)/(b) = {cpu_rates['(a)'] / cpu_rates['(b)']:.2f}x, (c)/(d) = {cpu_rates['(c)'] / cpu_rates['(d)']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+#include "culturespa/generator/testing.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
+
+#include "culturespa/core/error.h"
+
+namespace culturespa {
+
+void testing_tokenizer_write(const std::string& dir) {
+  using nlohmann::json;
+  // GPT-2's byte-to-symbol table: printable bytes stand for themselves, the
+  // others map to U+0100 onwards in byte order.
+  std::vector<std::string> symbol(256);
+  int next = 256;
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    const int cp = printable ? b : next++;
+    std::string s;
+    if (cp < 0x80) {
+      s += static_cast<char>(cp);
+    } else {
+      s += static_cast<char>(0xC0 | (cp >> 6));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    symbol[b] = s;
+    vocab[s] = b;
+  }
+  const std::string space = symbol[' '];
+  const std::vector<std::pair<std::string, std::string>> merges = {
+      {space, "t"}, {"h", "e"}, {space + "t", "he"}, {"i", "n"}, {"a", "n"}, {"e", "r"},
+      {"o", "n"},   {space, "a"}, {"r", "e"},         {space, "w"}, {"o", "u"}, {space, "i"}};
+  int id = 256;
+  json merge_list = json::array();
+  for (const auto& [a, b] : merges) {
+    vocab[a + b] = id++;
+    merge_list.push_back(a + " " + b);
+  }
+  json added = json::array();
+  for (const char* special : {"<s>", "</s>", "<|im_start|>", "<|im_end|>"})
+    added.push_back({{"id", id++}, {"content", special}, {"single_word", false}, {"lstrip", false},
+                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+  const json tokenizer = {
+      {"version", "1.0"},
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"post_processor", nullptr},
+      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merge_list}}},
+  };
+  const json config = {{"tokenizer_class", "LlamaTokenizerFast"}, {"add_bos_token", true},
+                       {"add_eos_token", false},                    {"bos_token", "<s>"},
+                       {"eos_token", "</s>"}};
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) throw FileError(FileError::Kind::io, dir, "cannot create folder " + dir + ": " + error.message());
+  file_write_atomic((std::filesystem::path(dir) / "tokenizer.json").string(), tokenizer.dump());
+  file_write_atomic((std::filesystem::path(dir) / "tokenizer_config.json").string(), config.dump());
+}
+
+}  // namespace culturespa
