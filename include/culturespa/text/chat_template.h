@@ -11,6 +11,7 @@
 //                       before the first user message, separated by a blank line)
 //   "chatml"            <|im_start|>role\n...<|im_end|>\n
 //   "qwen2.5"           ChatML with Qwen2.5's default system prompt
+//   "smollm2"           ChatML with SmolLM2's default system prompt
 //   "qwen3"             Qwen3 (enable_thinking; empty <think> block for the last answer)
 //   "plain"             base models: the contents separated by blank lines, no markers
 #pragma once
