@@ -6,29 +6,17 @@
 #include <vector>
 
 #include "culturespa/core/error.h"
+#include "text/bpe.h"
 
 namespace culturespa {
 
 void testing_tokenizer_write(const std::string& dir) {
   using nlohmann::json;
-  // GPT-2's byte-to-symbol table: printable bytes stand for themselves, the
-  // others map to U+0100 onwards in byte order.
-  std::vector<std::string> symbol(256);
-  int next = 256;
+  // The byte-level alphabet (GPT-2's byte-to-symbol table) as the tokenizer
+  // reads it; every byte is a base token, its id the byte value.
+  const auto& symbol = text_detail::byte_level_alphabet();
   json vocab = json::object();
-  for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-    const int cp = printable ? b : next++;
-    std::string s;
-    if (cp < 0x80) {
-      s += static_cast<char>(cp);
-    } else {
-      s += static_cast<char>(0xC0 | (cp >> 6));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-    symbol[b] = s;
-    vocab[s] = b;
-  }
+  for (int b = 0; b < 256; ++b) vocab[symbol[b]] = b;
   const std::string space = symbol[' '];
   const std::vector<std::pair<std::string, std::string>> merges = {
       {space, "t"}, {"h", "e"}, {space + "t", "he"}, {"i", "n"}, {"a", "n"}, {"e", "r"},
