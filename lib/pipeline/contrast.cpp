@@ -1,5 +1,7 @@
 #include "culturespa/pipeline/contrast.h"
 
+#include "culturespa/survey/metrics.h"
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -28,28 +30,6 @@ const ContrastCultureReport& ContrastReport::culture(const std::string& code) co
 }
 
 namespace {
-
-std::vector<double> normalised(const std::vector<double>& p, const char* which) {
-  double sum = 0.0;
-  for (double v : p) {
-    if (!std::isfinite(v) || v < 0.0)
-      throw ValueError(std::string("Jensen-Shannon divergence: distribution ") + which +
-                       " holds a negative or non-finite value (" + std::to_string(v) + ")");
-    sum += v;
-  }
-  if (sum <= 0.0)
-    throw ValueError(std::string("Jensen-Shannon divergence: distribution ") + which + " sums to 0");
-  std::vector<double> out(p);
-  for (double& v : out) v /= sum;
-  return out;
-}
-
-double kl_to_mixture(const std::vector<double>& p, const std::vector<double>& m) {
-  double kl = 0.0;
-  for (std::size_t i = 0; i < p.size(); ++i)
-    if (p[i] > 0.0) kl += p[i] * std::log2(p[i] / m[i]);
-  return kl;
-}
 
 std::size_t argmax(const std::vector<double>& p) {
   std::size_t best = 0;
@@ -86,18 +66,6 @@ std::string first_ids(const std::vector<std::string>& ids) {
 }
 
 }  // namespace
-
-double jensen_shannon_divergence(const std::vector<double>& p, const std::vector<double>& q) {
-  if (p.size() != q.size())
-    throw ValueError("Jensen-Shannon divergence: distributions of different sizes (" +
-                     std::to_string(p.size()) + " and " + std::to_string(q.size()) + ")");
-  const auto pn = normalised(p, "p");
-  const auto qn = normalised(q, "q");
-  std::vector<double> m(pn.size());
-  for (std::size_t i = 0; i < m.size(); ++i) m[i] = 0.5 * (pn[i] + qn[i]);
-  const double jsd = 0.5 * kl_to_mixture(pn, m) + 0.5 * kl_to_mixture(qn, m);
-  return std::max(0.0, jsd);  // rounding can leave a tiny negative value
-}
 
 ContrastDetector::ContrastDetector(ContrastOptions options) : options_(options) {
   if (options_.min_answer > options_.max_answer)
@@ -175,7 +143,7 @@ ContrastResult ContrastDetector::detect(const std::vector<Question>& questions, 
           }
         }
         if (valid) {
-          const auto p = normalised(answer.distribution, "aware");
+          const auto p = distribution_normalise(answer.distribution, "aware");
           const std::size_t a = argmax(p);
           const std::size_t u = argmax(base.distribution);
           kept = pair.score >= options_.jsd_threshold && (!options_.require_argmax_change || a != u);

@@ -58,20 +58,6 @@ ConfidenceInterval interval(double estimate, std::vector<double> resampled, doub
   return {estimate, percentile(resampled, (1 - level) / 2), percentile(resampled, (1 + level) / 2)};
 }
 
-std::vector<double> normalised(const std::vector<double>& p, const char* name) {
-  double total = 0;
-  for (std::size_t k = 0; k < p.size(); ++k) {
-    if (!std::isfinite(p[k]) || p[k] < 0) {
-      throw ValueError(std::string("distribution ") + name + ": value " + std::to_string(p[k]) + " at option index " +
-                       std::to_string(k) + " is negative or not finite");
-    }
-    total += p[k];
-  }
-  if (!(total > 0)) throw ValueError(std::string("distribution ") + name + " sums to 0");
-  std::vector<double> out(p);
-  for (double& v : out) v /= total;
-  return out;
-}
 
 void check_same_size(const std::vector<double>& p, const std::vector<double>& q) {
   if (p.size() != q.size() || p.empty()) {
@@ -96,6 +82,21 @@ std::vector<double> average_ranks(const std::vector<double>& x) {
 }
 
 }  // namespace
+
+std::vector<double> distribution_normalise(const std::vector<double>& p, const char* name) {
+  double total = 0;
+  for (std::size_t k = 0; k < p.size(); ++k) {
+    if (!std::isfinite(p[k]) || p[k] < 0) {
+      throw ValueError(std::string("distribution ") + name + ": value " + std::to_string(p[k]) + " at option index " +
+                       std::to_string(k) + " is negative or not finite");
+    }
+    total += p[k];
+  }
+  if (!(total > 0)) throw ValueError(std::string("distribution ") + name + " sums to 0");
+  std::vector<double> out(p);
+  for (double& v : out) v /= total;
+  return out;
+}
 
 double alignment_score(const std::vector<AlignmentItem>& items) {
   if (items.empty()) return kNaN;
@@ -194,23 +195,27 @@ PairedDifference alignment_paired_difference(const std::vector<AlignmentItem>& a
   return result;
 }
 
-double js_similarity(const std::vector<double>& p_in, const std::vector<double>& q_in) {
+double jensen_shannon_divergence(const std::vector<double>& p_in, const std::vector<double>& q_in) {
   check_same_size(p_in, q_in);
-  const auto p = normalised(p_in, "p");
-  const auto q = normalised(q_in, "q");
+  const auto p = distribution_normalise(p_in, "p");
+  const auto q = distribution_normalise(q_in, "q");
   double divergence = 0;
   for (std::size_t k = 0; k < p.size(); ++k) {
     const double m = (p[k] + q[k]) / 2;
     if (p[k] > 0) divergence += 0.5 * p[k] * std::log2(p[k] / m);
     if (q[k] > 0) divergence += 0.5 * q[k] * std::log2(q[k] / m);
   }
-  return 1.0 - std::sqrt(std::max(0.0, divergence));
+  return std::max(0.0, divergence);  // rounding can leave a tiny negative value
+}
+
+double js_similarity(const std::vector<double>& p, const std::vector<double>& q) {
+  return 1.0 - std::sqrt(jensen_shannon_divergence(p, q));
 }
 
 double wasserstein_similarity(const std::vector<double>& p_in, const std::vector<double>& q_in) {
   check_same_size(p_in, q_in);
-  const auto p = normalised(p_in, "p");
-  const auto q = normalised(q_in, "q");
+  const auto p = distribution_normalise(p_in, "p");
+  const auto q = distribution_normalise(q_in, "q");
   if (p.size() == 1) return 1.0;
   double cdf_p = 0, cdf_q = 0, distance = 0;
   for (std::size_t k = 0; k + 1 < p.size(); ++k) {
@@ -222,7 +227,7 @@ double wasserstein_similarity(const std::vector<double>& p_in, const std::vector
 }
 
 double expected_option_id(const std::vector<double>& p_in, int first_option_id) {
-  const auto p = normalised(p_in, "p");
+  const auto p = distribution_normalise(p_in, "p");
   double expected = 0;
   for (std::size_t k = 0; k < p.size(); ++k) expected += p[k] * (first_option_id + static_cast<double>(k));
   return expected;

@@ -14,6 +14,7 @@
 
 #include "culturespa/core/progress.h"
 #include "culturespa/survey/answers.h"
+#include "culturespa/survey/metrics.h"  // jensen_shannon_divergence, used by the distributional rule
 #include "culturespa/survey/survey.h"
 
 namespace culturespa {
@@ -109,10 +110,5 @@ class ContrastDetector {
  private:
   ContrastOptions options_;
 };
-
-// Jensen-Shannon divergence in bits of two distributions over the same
-// options (each normalised to sum 1 first). ValueError when the sizes differ,
-// a value is negative or not finite, or a distribution sums to 0.
-double jensen_shannon_divergence(const std::vector<double>& p, const std::vector<double>& q);
 
 }  // namespace culturespa

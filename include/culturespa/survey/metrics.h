@@ -66,6 +66,10 @@ PairedDifference alignment_paired_difference(const std::vector<AlignmentItem>& a
 // Both arguments are normalised to sum 1 first; ValueError when their sizes
 // differ, a value is negative or not finite, or one sums to 0.
 
+// `p` scaled to sum 1 (`name` labels it in the error).
+std::vector<double> distribution_normalise(const std::vector<double>& p, const char* name = "p");
+// Jensen-Shannon divergence in bits (in [0, 1]).
+double jensen_shannon_divergence(const std::vector<double>& p, const std::vector<double>& q);
 // 1 - Jensen-Shannon distance with base-2 logarithms (in [0, 1]).
 double js_similarity(const std::vector<double>& p, const std::vector<double>& q);
 // 1 - W1(p, q) / (n - 1) on the ordinal scale 0..n-1 (in [0, 1]); 1 when n == 1.
