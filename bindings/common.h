@@ -25,6 +25,7 @@ void register_progress(py::module_& m);
 void register_version(py::module_& m);
 void register_runtime(py::module_& m);
 void register_safetensors(py::module_& m);
+void register_gguf(py::module_& m);
 void register_model(py::module_& m);
 void register_testing(py::module_& m);
 void register_sentencepiece(py::module_& m);

@@ -11,6 +11,7 @@ PYBIND11_MODULE(_core, m) {
   register_version(m);
   register_runtime(m);
   register_safetensors(m);
+  register_gguf(m);
   register_model(m);
   register_testing(m);
   register_sentencepiece(m);

@@ -10,6 +10,7 @@
 #include "culturespa/core/error.h"
 #include "culturespa/model/runtime.h"
 #include "culturespa/model/safetensors.h"
+#include "weight_source.h"
 
 namespace culturespa {
 namespace {
@@ -142,25 +143,12 @@ struct Model::Impl {
   std::vector<Layer> layers;
   int64_t weight_bytes = 0;
 
-  // One tensor of the checkpoint, checked against the shape the config implies.
-  at::Tensor read(const SafetensorsCheckpoint& ckpt, const std::string& name,
-                  std::vector<int64_t> shape) const {
-    const SafetensorsEntry& entry = ckpt.entry(name);
-    if (entry.shape != shape)
-      throw FormatError(ckpt.file_of(name) + ": tensor '" + name + "' has shape " +
-                        shape_text(entry.shape) + ", config.json implies " + shape_text(shape));
-    if (entry.dtype != "F32" && entry.dtype != "F16" && entry.dtype != "BF16")
-      throw FormatError(ckpt.file_of(name) + ": tensor '" + name + "' has dtype " + entry.dtype +
-                        " (weights must be F32, F16 or BF16)");
-    return ckpt.tensor(name);
-  }
-
   // The tensor(s) in the compute dtype on the device, concatenated along dim
   // 0 when several; zero-copy when one CPU tensor already has the right dtype.
-  at::Tensor load(const SafetensorsCheckpoint& ckpt,
+  at::Tensor load(const WeightSource& ckpt,
                   const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts) {
     std::vector<at::Tensor> tensors;
-    for (const auto& [name, shape] : parts) tensors.push_back(read(ckpt, name, shape));
+    for (const auto& [name, shape] : parts) tensors.push_back(ckpt.read(name, shape));
     at::Tensor out;
     if (tensors.size() == 1 && device.is_cpu() && tensors[0].scalar_type() == dtype) {
       out = tensors[0];  // stays backed by the file mapping
@@ -174,7 +162,7 @@ struct Model::Impl {
     return out;
   }
 
-  at::Tensor load_optional(const SafetensorsCheckpoint& ckpt, bool present,
+  at::Tensor load_optional(const WeightSource& ckpt, bool present,
                            const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts) {
     return present ? load(ckpt, parts) : at::Tensor();
   }
@@ -213,9 +201,10 @@ Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallba
   m.device = device_parse(options.device);
   m.dtype = options.dtype.empty() ? (m.device.is_cuda() ? at::kBFloat16 : at::kFloat)
                                   : dtype_parse(options.dtype);
-  m.config = model_config_load(dir);
+  const std::unique_ptr<WeightSource> source = weight_source_open(dir);  // a checkpoint folder or a .gguf file
+  const WeightSource& ckpt = *source;
+  m.config = ckpt.config();
   const ModelConfig& c = m.config;
-  const SafetensorsCheckpoint ckpt(dir);
 
   const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;

@@ -21,7 +21,7 @@ from ._core import (
     set_num_threads,
 )
 from ._logging import set_log_level
-from .model import KVCache, Model, safetensors_read, safetensors_write
+from .model import GgufFile, KVCache, Model, gguf_read, safetensors_read, safetensors_write
 from ._progress import progress_bar
 from .pipeline import (
     ContrastDetector,
@@ -59,6 +59,7 @@ __all__ = [
     "CultureScore",
     "FilterResult",
     "Generator",
+    "GgufFile",
     "IncrementalDecoder",
     "KVCache",
     "LogLevel",
@@ -84,6 +85,7 @@ __all__ = [
     "chat_render",
     "cultures_builtin",
     "export_dataset",
+    "gguf_read",
     "num_threads",
     "progress_bar",
     "question_bank_load",

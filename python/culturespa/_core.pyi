@@ -98,6 +98,19 @@ class TestCheckpointOptions:
 
 def testing_checkpoint_write(dir: str, options: TestCheckpointOptions) -> int: ...
 
+class GgufFile:
+    """A GGUF v2/v3 file: metadata, tensor directory, dequantised tensors."""
+    def __init__(self, path: str) -> None: ...
+    path: str
+    version: int
+    alignment: int
+    metadata: Dict[str, Any]
+    tensors: List[Dict[str, Any]]  # {"name", "type", "shape", "offset", "bytes"}
+    def tensor(self, name: str) -> torch.Tensor: ...
+    def model_config(self) -> str: ...
+
+def gguf_hf_tensor_name(gguf_name: str) -> str: ...
+
 # ---- text ------------------------------------------------------------------
 def sentencepiece_available() -> bool: ...
 

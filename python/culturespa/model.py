@@ -1,7 +1,8 @@
 """The model backend: LLaMA-family Hugging Face checkpoints run by LibTorch.
 
 ``Model`` loads a checkpoint folder (config.json, model.safetensors or shards
-with model.safetensors.index.json, generation_config.json) and runs forward
+with model.safetensors.index.json, generation_config.json) or a llama GGUF
+file (weights dequantised to float32 on load) and runs forward
 passes over batches of token sequences, with an optional KV cache. Batches
 are right-padded: row ``b`` holds ``lengths[b]`` new tokens, then padding.
 See docs/model.md.
@@ -44,7 +45,7 @@ def _as_batch(input_ids: TokenIds, lengths, pad_id: int) -> Tuple[torch.Tensor, 
 
 
 class Model:
-    """A causal LM loaded from a Hugging Face checkpoint folder.
+    """A causal LM loaded from a Hugging Face checkpoint folder or a ``.gguf`` file.
 
     ``device``: "cpu", "cuda" or "cuda:N". ``dtype``: compute dtype
     ("float32", "bfloat16", "float16"); None = float32 on CPU, bfloat16 on
@@ -98,3 +99,20 @@ def safetensors_write(path: Union[str, os.PathLike], tensors: Dict[str, torch.Te
                       metadata: Optional[Dict[str, str]] = None) -> None:
     """Writes tensors to a safetensors file atomically."""
     _core.safetensors_write(os.fspath(path), dict(tensors), metadata=dict(metadata or {}))
+
+
+class GgufFile(_core.GgufFile):
+    """A GGUF v2/v3 file, memory-mapped and validated on open: ``metadata``
+    (dict), ``tensors`` (list of {"name", "type", "shape", "offset",
+    "bytes"}), ``tensor(name)`` (float32, dequantised). See docs/models.md."""
+
+    def __init__(self, path: Union[str, os.PathLike]):
+        super().__init__(os.fspath(path))
+
+
+def gguf_read(path: Union[str, os.PathLike]) -> Dict[str, torch.Tensor]:
+    """Every tensor of a GGUF file, dequantised to float32 CPU tensors by
+    culturespa (F32, F16, BF16, Q8_0, Q4_0, Q4_1), by GGUF name and in GGUF
+    layout (q/k rows as llama.cpp stores them). Metadata: ``GgufFile(path).metadata``."""
+    file = GgufFile(os.fspath(path))
+    return {info["name"]: file.tensor(info["name"]) for info in file.tensors}

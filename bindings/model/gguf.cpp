@@ -1,0 +1,79 @@
+#include "common.h"
+
+#include <torch/python.h>
+
+#include "culturespa/model/gguf.h"
+
+namespace culturespa::bindings {
+namespace {
+
+py::object value_to_python(const GgufValue& value) {
+  switch (value.type) {
+    case GgufValueType::string: return py::bytes(value.string).attr("decode")("utf-8", "replace");
+    case GgufValueType::boolean: return py::bool_(value.integer != 0);
+    case GgufValueType::float32: case GgufValueType::float64: return py::float_(value.number);
+    case GgufValueType::array: {
+      py::list items;
+      if (value.element_type == GgufValueType::string) {
+        for (const auto& s : value.strings) items.append(py::bytes(s).attr("decode")("utf-8", "replace"));
+      } else if (value.element_type == GgufValueType::float32 || value.element_type == GgufValueType::float64) {
+        for (double v : value.numbers) items.append(v);
+      } else if (value.element_type == GgufValueType::boolean) {
+        for (int64_t v : value.integers) items.append(py::bool_(v != 0));
+      } else {
+        for (int64_t v : value.integers) items.append(v);
+      }
+      return std::move(items);
+    }
+    default: return py::int_(value.integer);
+  }
+}
+
+}  // namespace
+
+void register_gguf(py::module_& m) {
+  py::class_<GgufFile>(m, "GgufFile", "A GGUF file (memory-mapped, validated on open); see docs/models.md.")
+      .def(py::init([](const std::string& path) {
+             py::gil_scoped_release release;
+             return std::make_unique<GgufFile>(path);
+           }),
+           py::arg("path"))
+      .def_property_readonly("path", &GgufFile::path)
+      .def_property_readonly("version", &GgufFile::version)
+      .def_property_readonly("alignment", &GgufFile::alignment)
+      .def_property_readonly("metadata",
+                             [](const GgufFile& file) {
+                               py::dict out;
+                               for (const auto& [key, value] : file.metadata()) out[py::str(key)] = value_to_python(value);
+                               return out;
+                             })
+      .def_property_readonly("tensors",
+                             [](const GgufFile& file) {
+                               py::list out;
+                               for (const auto& info : file.tensors()) {
+                                 py::dict item;
+                                 item["name"] = info.name;
+                                 item["type"] = ggml_type_name(info.type);
+                                 item["shape"] = py::tuple(py::cast(info.shape));
+                                 item["offset"] = info.offset;
+                                 item["bytes"] = info.bytes;
+                                 out.append(item);
+                               }
+                               return out;
+                             })
+      .def(
+          "tensor",
+          [](const GgufFile& file, const std::string& name) {
+            py::gil_scoped_release release;
+            return file.tensor(name);
+          },
+          py::arg("name"), "The tensor dequantised to a float32 CPU tensor (GGUF layout: q/k rows as stored).")
+      .def(
+          "model_config",
+          [](const GgufFile& file) { return gguf_model_config(file).json; },
+          "config.json text equivalent to the GGUF metadata (llama architecture).");
+  m.def("gguf_hf_tensor_name", &gguf_hf_tensor_name, py::arg("gguf_name"),
+        "The Hugging Face LLaMA name of a GGUF tensor name ('' when none).");
+}
+
+}  // namespace culturespa::bindings

@@ -1,0 +1,96 @@
+#include "weight_source.h"
+
+#include <ATen/ATen.h>
+
+#include <map>
+
+#include "culturespa/core/error.h"
+#include "culturespa/model/gguf.h"
+#include "culturespa/model/safetensors.h"
+
+namespace culturespa {
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+class SafetensorsSource : public WeightSource {
+ public:
+  explicit SafetensorsSource(const std::string& dir) : config_(model_config_load(dir)), ckpt_(dir) {}
+  const ModelConfig& config() const override { return config_; }
+  bool contains(const std::string& name) const override { return ckpt_.contains(name); }
+  at::Tensor read(const std::string& name, const std::vector<int64_t>& shape) const override {
+    const SafetensorsEntry& entry = ckpt_.entry(name);
+    if (entry.shape != shape)
+      throw FormatError(ckpt_.file_of(name) + ": tensor '" + name + "' has shape " + shape_text(entry.shape) +
+                        ", config.json implies " + shape_text(shape));
+    if (entry.dtype != "F32" && entry.dtype != "F16" && entry.dtype != "BF16")
+      throw FormatError(ckpt_.file_of(name) + ": tensor '" + name + "' has dtype " + entry.dtype +
+                        " (weights must be F32, F16 or BF16)");
+    return ckpt_.tensor(name);
+  }
+  void release(const std::string& name) const override { ckpt_.release(name); }
+
+ private:
+  ModelConfig config_;
+  SafetensorsCheckpoint ckpt_;
+};
+
+// Tensors dequantised to float32 on load, renamed to Hugging Face names, and
+// q/k rows put back in Hugging Face order: llama.cpp's converter interleaves
+// each head's two RoPE halves (w.reshape(heads, 2, rows/heads/2, cols)
+// .swapaxes(1, 2)); this is the inverse, as transformers' GGUF loader does.
+class GgufSource : public WeightSource {
+ public:
+  explicit GgufSource(const std::string& path) : file_(path), config_(gguf_model_config(file_)) {
+    for (const auto& info : file_.tensors()) {
+      const std::string hf = gguf_hf_tensor_name(info.name);
+      if (hf.empty())
+        throw FormatError("GGUF file " + path + ": tensor '" + info.name + "' has no Hugging Face LLaMA counterpart");
+      names_[hf] = info.name;
+    }
+  }
+  const ModelConfig& config() const override { return config_; }
+  bool contains(const std::string& name) const override { return names_.count(name) > 0; }
+  at::Tensor read(const std::string& name, const std::vector<int64_t>& shape) const override {
+    const auto it = names_.find(name);
+    if (it == names_.end())
+      throw FormatError("GGUF file " + file_.path() + " has no tensor for '" + name + "'");
+    const GgufTensorInfo& info = *file_.find_tensor(it->second);
+    if (info.shape != shape)
+      throw FormatError("GGUF file " + file_.path() + ": tensor '" + info.name + "' has shape " +
+                        shape_text(info.shape) + ", the metadata implies " + shape_text(shape));
+    at::Tensor weight = file_.tensor(info.name);
+    auto ends_with = [&](const std::string& suffix) {
+      return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    const bool is_q = ends_with(".q_proj.weight"), is_k = ends_with(".k_proj.weight");
+    if (is_q || is_k) {
+      const int64_t heads = is_q ? config_.num_attention_heads : config_.num_key_value_heads;
+      const int64_t rows = weight.size(0), cols = weight.size(1);
+      weight = weight.view({heads, rows / heads / 2, 2, cols}).transpose(1, 2).reshape({rows, cols}).contiguous();
+    }
+    return weight;
+  }
+  void release(const std::string& name) const override {
+    const auto it = names_.find(name);
+    if (it != names_.end()) file_.release(it->second);
+  }
+
+ private:
+  GgufFile file_;
+  ModelConfig config_;
+  std::map<std::string, std::string> names_;  // Hugging Face name -> GGUF name
+};
+
+}  // namespace
+
+std::unique_ptr<WeightSource> weight_source_open(const std::string& path) {
+  if (gguf_is_file(path)) return std::make_unique<GgufSource>(path);
+  return std::make_unique<SafetensorsSource>(path);
+}
+
+}  // namespace culturespa
