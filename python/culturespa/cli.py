@@ -15,6 +15,7 @@ def _info(args: argparse.Namespace) -> int:
     report = {"culturespa": culturespa.__version__, "build": build, "runtime": runtime}
     roundtrip = _sentencepiece_roundtrip(culturespa)
     report["sentencepiece_roundtrip"] = roundtrip
+    report["model"] = _default_model_report()
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if roundtrip["ok"] or not culturespa.sentencepiece_available() else 1
@@ -31,6 +32,9 @@ def _info(args: argparse.Namespace) -> int:
           f"({runtime['parallel']})")
     print(f"  devices        {', '.join(runtime['devices'])}")
     print(f"  sentencepiece  {build['sentencepiece']}: {roundtrip['detail']}")
+    model = report["model"]
+    print(f"  model          {model['name']}: " + (model["path"] if model["fetched"] else
+                                                    f"not fetched ({model['how']})"))
     return 0 if roundtrip["ok"] or not culturespa.sentencepiece_available() else 1
 
 
@@ -53,6 +57,71 @@ def _sentencepiece_roundtrip(culturespa) -> dict:
     back = model.decode(ids)
     return {"ok": back == text, "detail": f"{len(ids)} ids, round trip "
             + ("exact" if back == text else f"FAILED ({back!r})")}
+
+
+def _default_model_report() -> dict:
+    """The default model (SmolLM2-135M-Instruct): its cached folder, or how to fetch it."""
+    from culturespa import models
+
+    name = models.SMOLLM2_135M_INSTRUCT.name
+    folder = models.model_path(name)
+    fetched = (folder / models.MANIFEST).is_file()
+    return {"name": name, "upstream": models.SMOLLM2_135M_INSTRUCT.upstream,
+            "license": models.SMOLLM2_135M_INSTRUCT.license, "fetched": fetched, "path": str(folder),
+            "how": f"culturespa model fetch {name}"}
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from culturespa import chat, set_num_threads
+
+    if args.threads:
+        set_num_threads(args.threads)
+    survey = chat.survey_for_chat(args.survey)
+    if args.text is not None:
+        if not args.options or len(args.options) < 2:
+            raise ValueError("--text needs --options with at least two option texts")
+        from culturespa import Question
+
+        question = Question(id="free", text=args.text, options=list(args.options))
+    else:
+        if args.options:
+            raise ValueError("--options goes with --text (a survey question has its own options)")
+        question = survey.question(args.question)
+    culture = None if args.culture.lower() in ("none", "unaware") else args.culture
+    if culture:
+        chat.culture_resolve(survey, culture)  # an unknown culture fails before the model loads
+    generator = chat.generator_open(args.model, args.tokenizer, chat_format=args.chat_format)
+    answer = chat.ask(generator, survey, question, culture, max_new_tokens=args.max_new_tokens)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(chat.format_answer(answer))
+    return 0
+
+
+def _add_chat_parser(sub) -> None:
+    chat = sub.add_parser(
+        "chat", help="ask a model one survey question as a respondent of a culture",
+        description="Asks one WVS question (culture-aware prompt of the CultureSPA paper) and prints "
+                    "the greedy reply and the option distribution. Default model: "
+                    "SmolLM2-135M-Instruct (fetched into the cache on first use).")
+    chat.add_argument("--culture", required=True,
+                      help="code, adjective or country (KEN, Kenyan, Kenya), or 'none' for culture-unaware")
+    chat.add_argument("--question", default="Q1",
+                      help="survey question id (default Q1); the survey is --survey, $CULTURESPA_SURVEY, "
+                           "../shared/wvs beside a checkout, else 10 built-in WVS-7 questions")
+    chat.add_argument("--text", default=None, help="a free-text question instead of --question")
+    chat.add_argument("--options", nargs="+", default=None, help="the option texts of --text")
+    chat.add_argument("--survey", default=None, help="survey folder (reference release) or culturespa survey file")
+    chat.add_argument("--model", default=None,
+                      help="checkpoint folder or .gguf file (default: SmolLM2-135M-Instruct)")
+    chat.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model folder)")
+    chat.add_argument("--chat-format", default=None,
+                      help="chat format (chatml, llama3, ...; default: recognised from the tokenizer's template)")
+    chat.add_argument("--max-new-tokens", type=int, default=16, help="reply length limit (default 16)")
+    chat.add_argument("--threads", type=int, default=0, help="LibTorch threads (0: default)")
+    chat.add_argument("--json", action="store_true", help="print one JSON object")
+    chat.set_defaults(run=_chat)
 
 
 def _model_fetch(args: argparse.Namespace) -> int:
@@ -337,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(run=_score)
     _add_pipeline_commands(sub)
     _add_model_parser(sub)
+    _add_chat_parser(sub)
     return parser
 
 

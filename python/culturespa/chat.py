@@ -1,0 +1,201 @@
+"""One-shot survey answers from a model (``culturespa chat``).
+
+``ask()`` puts one survey question to a model as a respondent of a chosen
+culture (the reference's culture-aware prompt, or culture-unaware), and
+returns the model's greedy reply and its option distribution (the
+Generator's option scoring, docs/generator.md). The model defaults to
+SmolLM2-135M-Instruct from the culturespa cache (docs/models.md).
+
+Questions come from a survey: ``--survey``/``$CULTURESPA_SURVEY``, else the
+WVS-7 release in ``../shared/wvs`` beside a source checkout, else a few
+built-in WVS-7 questions (``builtin_survey()``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from ._core import Culture, Question, Survey, build_prompt
+
+PathLike = Union[str, os.PathLike]
+
+# Cultures asked for beyond the paper's 18 (which are built in).
+EXTRA_CULTURES = [Culture(code="JPN", adjective="Japanese", article="a")]
+
+# Country names, so that `--culture Kenya` works as well as KEN and Kenyan.
+COUNTRY_NAMES = {
+    "USA": "United States", "CAN": "Canada", "BOL": "Bolivia", "BRA": "Brazil",
+    "GBR": "United Kingdom", "NLD": "Netherlands", "DEU": "Germany", "UKR": "Ukraine",
+    "CHN": "China", "RUS": "Russia", "IND": "India", "THA": "Thailand", "KEN": "Kenya",
+    "NGA": "Nigeria", "ETH": "Ethiopia", "ZWE": "Zimbabwe", "AUS": "Australia",
+    "NZL": "New Zealand", "JPN": "Japan",
+}
+
+_IMPORTANCE = ["Very important", "Rather important", "Not very important", "Not at all important"]
+# WVS wave 7 questions (public questionnaire wording as in the reference
+# release), kept so that `culturespa chat` and the tests run without ../shared.
+BUILTIN_QUESTIONS = [
+    ("Q1", "How important is family in your life?", _IMPORTANCE),
+    ("Q2", "How important are friends in your life?", _IMPORTANCE),
+    ("Q3", "How important is leisure time in your life?", _IMPORTANCE),
+    ("Q4", "How important is politics in your life?", _IMPORTANCE),
+    ("Q5", "How important is work in your life?", _IMPORTANCE),
+    ("Q6", "How important is religion in your life?", _IMPORTANCE),
+    ("Q46", "Taking all things together, would you say you are very happy, rather happy, "
+            "not very happy, or not at all happy?",
+     ["Very happy", "Rather happy", "Not very happy", "Not at all happy"]),
+    ("Q57", "Generally speaking, would you say that most people can be trusted or that you "
+            "need to be very careful in dealing with people?",
+     ["Most people can be trusted", "Need to be very careful"]),
+    ("Q131", "How secure do you feel these days?",
+     ["Very secure", "Quite secure", "Not very secure", "Not at all secure"]),
+    ("Q199", "How interested would you say you are in politics?",
+     ["Very interested", "Somewhat interested", "Not very interested", "Not at all interested"]),
+]
+
+
+def _with_extra_cultures(survey: Survey) -> Survey:
+    for culture in EXTRA_CULTURES:
+        if not any(c.code == culture.code for c in survey.cultures):
+            survey.add_culture(culture)
+    return survey
+
+
+def builtin_survey() -> Survey:
+    """A small WVS-7 survey (10 questions, the 18 cultures of the paper and Japan)."""
+    questions = [Question(id=qid, text=text, options=list(options))
+                 for qid, text, options in BUILTIN_QUESTIONS]
+    return _with_extra_cultures(Survey(name="wvs7-sample", questions=questions))
+
+
+def shared_wvs_dir() -> Optional[Path]:
+    """../shared/wvs beside a source checkout (or $CULTURESPA_SHARED_DIR/wvs), if present."""
+    env = os.environ.get("CULTURESPA_SHARED_DIR")
+    root = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
+    folder = root / "wvs"
+    return folder if (folder / "wvs_questions.json").is_file() else None
+
+
+def survey_for_chat(path: Optional[PathLike] = None) -> Survey:
+    """The survey `culturespa chat` asks from: ``path``, else
+    ``$CULTURESPA_SURVEY``, else ../shared/wvs, else ``builtin_survey()``."""
+    path = path or os.environ.get("CULTURESPA_SURVEY") or shared_wvs_dir()
+    if path is None:
+        return builtin_survey()
+    return _with_extra_cultures(Survey.load(os.fspath(path)))
+
+
+def culture_resolve(survey: Survey, name: str) -> Culture:
+    """A culture of ``survey`` by code (KEN), adjective (Kenyan) or country (Kenya),
+    case-insensitive; ValueError listing the choices otherwise."""
+    wanted = name.strip().lower()
+    for culture in survey.cultures:
+        names = {culture.code.lower(), culture.adjective.lower(),
+                 COUNTRY_NAMES.get(culture.code, "").lower()}
+        if wanted in names:
+            return culture
+    known = ", ".join(f"{c.code} ({COUNTRY_NAMES.get(c.code, c.adjective)})" for c in survey.cultures)
+    raise ValueError(f"unknown culture '{name}' (known: {known})")
+
+
+@dataclass
+class ChatAnswer:
+    """A model's answer to one question: its reply and option distribution."""
+
+    question: Question
+    culture: Optional[Culture]
+    messages: List[Dict[str, str]]
+    reply: str
+    labels: List[str]
+    probs: List[float]
+    allowed_mass: float
+    extra: Dict[str, object] = field(default_factory=dict)
+
+    def distribution(self) -> Dict[str, float]:
+        return dict(zip(self.labels, self.probs))
+
+    def to_dict(self) -> Dict[str, object]:
+        return {
+            "question_id": self.question.id,
+            "question": self.question.text,
+            "options": list(self.question.options),
+            "culture": self.culture.code if self.culture else None,
+            "messages": self.messages,
+            "reply": self.reply,
+            "distribution": self.distribution(),
+            "allowed_mass": self.allowed_mass,
+        }
+
+
+def ask(generator, survey: Survey, question: Union[str, Question], culture: Optional[str], *,
+        max_new_tokens: int = 16) -> ChatAnswer:
+    """Asks ``question`` (a survey id or a Question) as a respondent of
+    ``culture`` (None: culture-unaware) with ``generator`` (a culturespa.Generator)."""
+    q = question if isinstance(question, Question) else survey.question(question)
+    resolved = culture_resolve(survey, culture) if culture else None
+    prompt = build_prompt(survey, q, method="culture_aware" if resolved else "culture_unaware",
+                          culture=resolved.code if resolved else "")
+    messages = [dict(m) for m in prompt.messages]
+    reply = generator.generate([messages], max_new_tokens=max_new_tokens)[0].text
+    scores = generator.score_options([messages], [list(prompt.labels)])
+    probs = [float(p) for p in scores.probs[0][: len(prompt.labels)]]
+    return ChatAnswer(question=q, culture=resolved, messages=messages, reply=reply,
+                      labels=list(prompt.labels), probs=probs,
+                      allowed_mass=float(scores.allowed_mass[0]))
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct folder, fetched into the cache on first use."""
+    from . import models
+
+    return models.smollm2_135m_instruct()
+
+
+def generator_open(model: Optional[PathLike] = None, tokenizer: Optional[PathLike] = None, *,
+                   chat_format: Optional[str] = None, **model_options):
+    """A Generator over ``model`` (a checkpoint folder or .gguf file; default
+    SmolLM2-135M-Instruct) with the tokenizer of ``tokenizer`` (default: the
+    model folder; required for a .gguf file). ``chat_format``: None = the
+    tokenizer's own template (docs/text.md lists the formats)."""
+    from .generator import Generator
+    from .model import Model
+    from .text import Tokenizer
+
+    model_path = Path(model) if model is not None else default_model_path()
+    tokenizer_dir = Path(tokenizer) if tokenizer is not None else model_path
+    if tokenizer_dir.is_file():
+        raise ValueError(f"{tokenizer_dir} is a file: give the tokenizer's folder (tokenizer.json) "
+                         f"with --tokenizer when the model is a GGUF file")
+    return Generator(Model(model_path, **model_options), Tokenizer.from_folder(os.fspath(tokenizer_dir)),
+                     chat_format=chat_format)
+
+
+def format_answer(answer: ChatAnswer) -> str:
+    """The answer as `culturespa chat` prints it."""
+    who = (f"a {answer.culture.adjective} respondent ({answer.culture.code})"
+           if answer.culture else "a respondent (culture-unaware)")
+    lines = [f"{answer.question.id}: {answer.question.text}", f"asked as {who}",
+             f"reply: {answer.reply.strip()!r}", "option distribution:"]
+    for offset, (label, prob) in enumerate(zip(answer.labels, answer.probs)):
+        text = answer.question.options[offset] if offset < len(answer.question.options) else ""
+        lines.append(f"  {label:>3}. {text[:48]:<48} {prob:7.4f}  {'#' * round(prob * 40)}")
+    lines.append(f"probability on the option labels: {answer.allowed_mass:.4f}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "BUILTIN_QUESTIONS",
+    "COUNTRY_NAMES",
+    "ChatAnswer",
+    "EXTRA_CULTURES",
+    "ask",
+    "builtin_survey",
+    "culture_resolve",
+    "default_model_path",
+    "format_answer",
+    "generator_open",
+    "shared_wvs_dir",
+    "survey_for_chat",
+]
