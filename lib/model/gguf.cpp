@@ -20,6 +20,7 @@
 #include <regex>
 
 #include "culturespa/core/error.h"
+#include "mapped_file.h"
 
 namespace culturespa {
 namespace {
@@ -234,33 +235,11 @@ bool gguf_is_file(const std::string& path) {
 
 // ---------------------------------------------------------------------------
 
-struct GgufFile::Mapping {
-  void* data = nullptr;
-  std::size_t size = 0;
-  ~Mapping() {
-    if (data && data != MAP_FAILED) ::munmap(data, size);
-  }
-};
+struct GgufFile::Mapping : MappedFile {};
 
 GgufFile::GgufFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    throw FileError(err == ENOENT ? FileError::Kind::not_found : FileError::Kind::io, path,
-                    "cannot open GGUF file " + path + ": " + std::strerror(err));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw FileError(FileError::Kind::io, path, "GGUF file " + path + " is not a regular file");
-  }
   mapping_ = std::make_shared<Mapping>();
-  mapping_->size = static_cast<std::size_t>(st.st_size);
-  if (mapping_->size > 0) mapping_->data = ::mmap(nullptr, mapping_->size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);
-  if (mapping_->data == MAP_FAILED)
-    throw FileError(FileError::Kind::io, path, "cannot map GGUF file " + path + ": " + std::strerror(err));
+  mapping_->map(path, "GGUF file");
 
   Cursor in(static_cast<const unsigned char*>(mapping_->data), mapping_->size, path);
   if (mapping_->size < 4 || std::memcmp(mapping_->data, "GGUF", 4) != 0)
@@ -411,12 +390,7 @@ at::Tensor GgufFile::tensor(const std::string& name) const {
 
 void GgufFile::release(const std::string& name) const {
   const GgufTensorInfo* info = find_tensor(name);
-  if (!info || info->bytes == 0) return;
-  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto start = reinterpret_cast<std::uintptr_t>(mapping_->data) + data_offset_ + info->offset;
-  const std::uintptr_t first = (start + page - 1) / page * page;
-  const std::uintptr_t last = (start + info->bytes) / page * page;
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  if (info) mapping_->release(data_offset_ + info->offset, info->bytes);
 }
 
 // ---------------------------------------------------------------------------

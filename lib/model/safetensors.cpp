@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "culturespa/core/error.h"
+#include "mapped_file.h"
 
 namespace culturespa {
 namespace {
@@ -173,37 +174,11 @@ SafetensorsHeader safetensors_header_parse(const char* bytes, std::size_t size,
 
 // ---------------------------------------------------------------------------
 
-struct SafetensorsFile::Mapping {
-  void* data = nullptr;
-  std::size_t size = 0;
-  ~Mapping() {
-    if (data && data != MAP_FAILED) ::munmap(data, size);
-  }
-};
+struct SafetensorsFile::Mapping : MappedFile {};
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    throw FileError(err == ENOENT ? FileError::Kind::not_found : FileError::Kind::io, path,
-                    "cannot open safetensors file " + path + ": " + std::strerror(err));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw FileError(FileError::Kind::io, path, "safetensors file " + path + " is not a regular file");
-  }
   mapping_ = std::make_shared<Mapping>();
-  mapping_->size = static_cast<std::size_t>(st.st_size);
-  if (mapping_->size > 0) {
-    mapping_->data = ::mmap(nullptr, mapping_->size, PROT_READ, MAP_PRIVATE, fd, 0);
-  }
-  const int err = errno;
-  ::close(fd);
-  if (mapping_->data == MAP_FAILED) {
-    throw FileError(FileError::Kind::io, path,
-                    "cannot map safetensors file " + path + ": " + std::strerror(err));
-  }
+  mapping_->map(path, "safetensors file");
   header_ = safetensors_header_parse(static_cast<const char*>(mapping_->data), mapping_->size, path);
   for (std::size_t i = 0; i < header_.tensors.size(); ++i) index_[header_.tensors[i].name] = i;
 }
@@ -234,12 +209,7 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
 
 void SafetensorsFile::release(const std::string& name) const {
   const SafetensorsEntry* entry = find(name);
-  if (!entry || entry->begin == entry->end) return;
-  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto start = reinterpret_cast<std::uintptr_t>(mapping_->data) + header_.data_offset + entry->begin;
-  const std::uintptr_t first = (start + page - 1) / page * page;  // whole pages only
-  const std::uintptr_t last = (start + (entry->end - entry->begin)) / page * page;
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  if (entry) mapping_->release(header_.data_offset + entry->begin, entry->end - entry->begin);
 }
 
 // ---------------------------------------------------------------------------

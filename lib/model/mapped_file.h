@@ -1,0 +1,29 @@
+// lib/model/mapped_file.h (private to the model layer): a whole file mapped
+// read-only, shared by the safetensors and GGUF readers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace culturespa {
+
+struct MappedFile {
+  void* data = nullptr;
+  std::size_t size = 0;
+
+  MappedFile() = default;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  // Maps `path`; FileError naming `kind` ("safetensors file") and the path
+  // when it is missing, not a regular file or cannot be mapped.
+  void map(const std::string& path, const std::string& kind);
+  const char* bytes() const { return static_cast<const char*>(data); }
+  // Tells the kernel that the whole pages of [offset, offset + length) are
+  // not needed again (after they were copied).
+  void release(uint64_t offset, uint64_t length) const;
+};
+
+}  // namespace culturespa
