@@ -14,7 +14,13 @@ for the 18 cultures with the reference templates, and prints prompts/s for:
       the plain PyTorch model of tests/model/reference_llama.py (on the
       first --reference-prompts prompts)
 
-    PYTHONPATH=python python benchmarks/generator_bench.py [--all] [--threads 2]
+    PYTHONPATH=python python benchmarks/generator_bench.py [--all] [--threads 2] [--model smollm2]
+
+--model smollm2 runs the same workload on the real SmolLM2-135M-Instruct
+(the converted Q4_1 weights in float32, its own byte-level BPE tokenizer and
+ChatML template; fetched into the culturespa cache on first use); --model
+DIR runs it on any checkpoint folder with its tokenizer. The random shape
+(the default) needs no download.
 
 On this project's machines OpenBLAS 0.3.21 does not recognise the CPU (a
 virtualised "Intel Xeon Processor") and falls back to its Prescott kernels
@@ -80,6 +86,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--reference-prompts", type=int, default=12)
     parser.add_argument("--workdir", default=None, help="keeps the checkpoint between runs")
+    parser.add_argument("--model", default="random",
+                        help="random (SmolLM-135M shape, default), smollm2 (SmolLM2-135M-Instruct), "
+                             "or a checkpoint folder")
     args = parser.parse_args()
 
     import torch
@@ -91,10 +100,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="culturespa-genbench-"))
     work.mkdir(parents=True, exist_ok=True)
-    tokenizer, chat_format, tokenizer_name = load_tokenizer(culturespa, work)
-    ckpt = work / f"smollm-shape-{tokenizer.vocab_size}"
-    if not (ckpt / "config.json").exists():
-        culturespa.testing.write_checkpoint(ckpt, vocab_size=tokenizer.vocab_size, **SHAPE)
+    if args.model == "random":
+        tokenizer, chat_format, tokenizer_name = load_tokenizer(culturespa, work)
+        ckpt = work / f"smollm-shape-{tokenizer.vocab_size}"
+        if not (ckpt / "config.json").exists():
+            culturespa.testing.write_checkpoint(ckpt, vocab_size=tokenizer.vocab_size, **SHAPE)
+        model_name = "SmolLM-135M shape (random weights)"
+    else:
+        if args.model == "smollm2":
+            from culturespa import models
+            ckpt, model_name = models.smollm2_135m_instruct(), "SmolLM2-135M-Instruct (Q4_1 dequantised)"
+        else:
+            ckpt, model_name = Path(args.model), args.model
+        tokenizer, chat_format = culturespa.Tokenizer.from_folder(str(ckpt)), None
+        tokenizer_name = f"the model's own ({tokenizer.vocab_size})"
     model = culturespa.Model(ckpt, threads=args.threads)
 
     prompts = wvs_prompts(culturespa, 1 if args.all else args.every)
@@ -104,9 +123,9 @@ def main() -> None:
     encoder = culturespa.Generator(model, tokenizer, chat_format=chat_format)
     lengths = [len(encoder.encode(c)) for c in conversations[:50]]
     print(f"workload: {n} prompts ({n // 18} questions x 18 cultures, culture-aware, reference templates); "
-          f"tokenizer {tokenizer_name}, chat format {chat_format}; prompt tokens ~{sum(lengths) // len(lengths)} "
+          f"tokenizer {tokenizer_name}, chat format {encoder.chat_format}; prompt tokens ~{sum(lengths) // len(lengths)} "
           f"(first 50: {min(lengths)}..{max(lengths)})")
-    print(f"model: SmolLM-135M shape, float32, {args.threads} threads, batch {args.batch_size}")
+    print(f"model: {model_name}, float32, {args.threads} threads, batch {args.batch_size}")
     print(f"load before: {os.getloadavg()}")
 
     cpu_rates = {}
