@@ -75,6 +75,22 @@ std::string gguf_file(const std::vector<TensorSpec>& tensors, uint64_t alignment
   return out.bytes();
 }
 
+// A file without metadata holding one 4-element F32 tensor whose data
+// offset is `offset` (followed by 64 bytes of data).
+std::string one_f32_tensor(const std::string& name, uint64_t offset) {
+  GgufBytes out;
+  out.put<uint64_t>(1);
+  out.put<uint64_t>(0);
+  out.str(name);
+  out.put<uint32_t>(1);
+  out.put<uint64_t>(4);
+  out.put<uint32_t>(0);
+  out.put<uint64_t>(offset);
+  out.pad();
+  out.raw(std::string(64, '\0'));
+  return out.bytes();
+}
+
 std::string write(const std::string& name, const std::string& bytes) {
   const auto path = (testing::scratch_dir("gguf-" + name) / (name + ".gguf")).string();
   std::ofstream(path, std::ios::binary) << bytes;
@@ -193,31 +209,11 @@ TEST_CASE("gguf: malformed files are refused with errors naming the file") {
     testing::require_throws_naming<FormatError>([&] { GgufFile f(path); }, {path, "weight", "99"});
   }
   SECTION("tensor data outside the file") {
-    GgufBytes out;
-    out.put<uint64_t>(1);
-    out.put<uint64_t>(0);
-    out.str("far");
-    out.put<uint32_t>(1);
-    out.put<uint64_t>(4);
-    out.put<uint32_t>(0);
-    out.put<uint64_t>(uint64_t{1} << 20);  // aligned, far beyond the end
-    out.pad();
-    out.raw(std::string(32, '\0'));
-    const auto path = write("outside", out.bytes());
+    const auto path = write("outside", one_f32_tensor("far", uint64_t{1} << 20));  // aligned, far beyond the end
     testing::require_throws_naming<FormatError>([&] { GgufFile f(path); }, {path, "far", "outside"});
   }
   SECTION("misaligned tensor data") {
-    GgufBytes out;
-    out.put<uint64_t>(1);
-    out.put<uint64_t>(0);
-    out.str("odd");
-    out.put<uint32_t>(1);
-    out.put<uint64_t>(4);
-    out.put<uint32_t>(0);
-    out.put<uint64_t>(4);
-    out.pad();
-    out.raw(std::string(64, '\0'));
-    const auto path = write("misaligned", out.bytes());
+    const auto path = write("misaligned", one_f32_tensor("odd", 4));
     testing::require_throws_naming<FormatError>([&] { GgufFile f(path); }, {path, "odd", "alignment"});
   }
   SECTION("row length not a multiple of the block size") {

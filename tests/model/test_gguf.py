@@ -17,6 +17,13 @@ from gguf import GGMLQuantizationType as Q  # noqa: E402
 QUANT_TYPES = [Q.F32, Q.F16, Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1]
 
 
+def _finish(writer):
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def _reference(path):
     """Every tensor dequantised by the gguf package, by name."""
     reader = gguf.GGUFReader(str(path))
@@ -39,10 +46,7 @@ def _write_small(path, rng):
                 writer.add_tensor(name, data.astype(np.float16))
             else:
                 writer.add_tensor(name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _finish(writer)
     return originals
 
 
@@ -141,10 +145,7 @@ def _hf_folder_to_gguf(folder, path, qtype=Q.F32):
             writer.add_tensor(gguf_name, np.ascontiguousarray(data))
         else:
             writer.add_tensor(gguf_name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _finish(writer)
 
 
 @pytest.mark.parametrize("tied", [False, True])
@@ -195,10 +196,7 @@ def test_gguf_of_another_architecture_is_refused(tmp_path):
     path = tmp_path / "gpt2.gguf"
     writer = gguf.GGUFWriter(str(path), "gpt2")
     writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _finish(writer)
     with pytest.raises(ValueError, match="gpt2"):
         culturespa.Model(path)
 
