@@ -116,13 +116,13 @@ def _worker(args) -> dict:
     if args.worker == "culturespa":
         import culturespa
         culturespa.set_num_threads(args.threads)
-        info = culturespa.runtime_info()
-        result["path"] = (f"{runner.model.compute_path}; OpenBLAS core {info.get('blas_core') or '-'}"
-                          f"{' (outdated for this CPU)' if info.get('blas_core_outdated') else ''}")
-
     g = torch.Generator().manual_seed(0)
     vocab = SHAPE["vocab_size"]
     result = dict(impl=args.worker, load_s=load_s, load_peak_bytes=load_peak)
+    if args.worker == "culturespa":
+        info = culturespa.runtime_info()
+        result["path"] = (f"{runner.model.compute_path}; OpenBLAS core {info.get('blas_core') or '-'}"
+                          f"{' (outdated for this CPU)' if info.get('blas_core_outdated') else ''}")
 
     # Warm-up (first-touch of mapped weights, allocator, kernels), untimed.
     warm = torch.randint(0, vocab, (2, 8), generator=g)
