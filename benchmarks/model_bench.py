@@ -9,6 +9,15 @@ a 16-token prompt) and batch 32 (after the prefill), and the peak resident
 memory added by loading versus the weights' size; then the ratios.
 
     PYTHONPATH=python python benchmarks/model_bench.py [--quick] [--threads 2] [--device cpu]
+        [--openblas-coretype SkylakeX] [--culturespa-option cpu_matmul=blas]
+
+OpenBLAS 0.3.21 picks its slow generic (Prescott) kernels on CPUs whose model
+a virtual machine hides, such as this project's machines; the reference and
+transformers then run their matrix products at a fraction of the CPU's speed,
+and culturespa runs its own through oneDNN (culturespa.runtime_info()
+reports "blas_core_outdated"). --openblas-coretype sets OPENBLAS_CORETYPE for
+every worker, so all three use OpenBLAS's right kernels: run both ways to see
+how much of a ratio comes from that.
 """
 from __future__ import annotations
 
@@ -38,13 +47,16 @@ def _status_kb(key: str) -> int:
 class _Runner:
     """Uniform prefill/decode calls over the three implementations."""
 
-    def __init__(self, impl, path, device, dtype):
+    def __init__(self, impl, path, device, dtype, culturespa_options=()):
         import torch
         self.torch, self.impl, self.device = torch, impl, device
         tdtype = getattr(torch, dtype)
         if impl == "culturespa":
             import culturespa
-            self.model = culturespa.Model(path, device=device, dtype=dtype)
+            options = dict(option.split("=", 1) for option in culturespa_options)
+            if "cpu_kernels" in options:
+                options["cpu_kernels"] = options["cpu_kernels"].lower() in ("1", "true", "yes")
+            self.model = culturespa.Model(path, device=device, dtype=dtype, **options)
         elif impl == "reference":
             sys.path.insert(0, str(ROOT / "tests" / "model"))
             from reference_llama import ReferenceLM
@@ -98,16 +110,19 @@ def _worker(args) -> dict:
     except OSError:
         pass
     start = time.perf_counter()
-    runner = _Runner(args.worker, args.checkpoint, args.device, args.dtype)
+    runner = _Runner(args.worker, args.checkpoint, args.device, args.dtype, args.culturespa_option)
     load_s = time.perf_counter() - start
     load_peak = max(_status_kb("VmHWM") - baseline, 0) * 1024
     if args.worker == "culturespa":
         import culturespa
         culturespa.set_num_threads(args.threads)
-
     g = torch.Generator().manual_seed(0)
     vocab = SHAPE["vocab_size"]
     result = dict(impl=args.worker, load_s=load_s, load_peak_bytes=load_peak)
+    if args.worker == "culturespa":
+        info = culturespa.runtime_info()
+        result["path"] = (f"{runner.model.compute_path}; OpenBLAS core {info.get('blas_core') or '-'}"
+                          f"{' (outdated for this CPU)' if info.get('blas_core_outdated') else ''}")
 
     # Warm-up (first-touch of mapped weights, allocator, kernels), untimed.
     warm = torch.randint(0, vocab, (2, 8), generator=g)
@@ -144,6 +159,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--checkpoint", help="existing checkpoint folder (default: write one)")
     parser.add_argument("--only", nargs="*", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
+    parser.add_argument("--openblas-coretype", help="OPENBLAS_CORETYPE for every worker (e.g. SkylakeX, Haswell)")
+    parser.add_argument("--culturespa-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a culturespa.Model keyword, e.g. cpu_matmul=blas or cpu_kernels=false")
     parser.add_argument("--worker", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     parser.add_argument("--prompts", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--prompt-len", type=int, help=argparse.SUPPRESS)
@@ -168,11 +186,16 @@ def main() -> None:
         results = {}
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), CULTURESPA_NUM_THREADS=str(args.threads),
                    PYTHONPATH=os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")]))
+        if args.openblas_coretype:
+            env["OPENBLAS_CORETYPE"] = args.openblas_coretype
+        print(f"OPENBLAS_CORETYPE: {env.get('OPENBLAS_CORETYPE', '(unset)')}", flush=True)
         for impl in args.only:
             cmd = [sys.executable, __file__, "--worker", impl, "--checkpoint", checkpoint,
                    "--threads", str(args.threads), "--device", args.device, "--dtype", args.dtype,
                    "--prompts", str(args.prompts), "--prompt-len", str(args.prompt_len),
                    "--steps", str(args.steps)]
+            for option in args.culturespa_option:
+                cmd += ["--culturespa-option", option]
             run = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if run.returncode != 0:
                 print(f"{impl}: failed\n{run.stderr[-2000:]}", flush=True)
@@ -183,6 +206,8 @@ def main() -> None:
                   f"{r[f'decode{args.prompts}_tps']:7.1f} tok/s | decode b1 {r['decode1_tps']:6.1f} tok/s | "
                   f"load {r['load_s']:.1f} s, peak +{r['load_peak_bytes'] / 2**20:.0f} MiB "
                   f"({r['load_peak_bytes'] / weights:.2f}x weights)", flush=True)
+            if "path" in r:
+                print(f"{'':13s} ({r['path']})", flush=True)
         ours = results.get("culturespa")
         if ours:
             for other in ("reference", "transformers"):

@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
     std::cout << "wrote " << dir << " (" << bytes << " bytes of weights)\n";
 
     const culturespa::Model model(dir);  // float32 on the CPU
-    std::cout << model.config().architecture << " on " << model.device() << " in " << model.dtype() << "\n";
+    std::cout << model.config().architecture << " on " << model.device() << " in " << model.dtype() << " ("
+              << model.compute_path() << ")\n";
 
     // Two prompts of 5 and 3 tokens, right-padded with 0.
     const at::Tensor ids = at::tensor(std::vector<int64_t>{10, 20, 30, 40, 50, 7, 8, 9, 0, 0}).view({2, 5});

@@ -20,7 +20,7 @@ args = parser.parse_args()
 size = testing.write_checkpoint(args.dir, architecture=args.architecture, seed=42)
 print(f"wrote {args.dir} ({size} bytes of weights)")
 model = culturespa.Model(args.dir, device=args.device)
-print(model, "hidden_size", model.config["hidden_size"])
+print(model, "hidden_size", model.config["hidden_size"], "computed by:", model.compute_path)
 
 prompts = [[10, 20, 30, 40, 50], [7, 8, 9]]  # ragged: padded on the right for you
 cache = model.cache_create(len(prompts), capacity=16)

@@ -42,7 +42,9 @@ CULTURESPA_INLINE float exp_poly(float x) {
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return y * __builtin_bit_cast(float, bits);
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
 }
 
 CULTURESPA_SIMD_CLONES
