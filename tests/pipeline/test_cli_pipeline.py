@@ -8,15 +8,9 @@ import culturespa
 from culturespa import cli
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    import culturespa.testing
-
-    folder = tmp_path_factory.mktemp("tiny-cli")
-    culturespa.testing.write_checkpoint(folder, vocab_size=272, hidden_size=64, intermediate_size=128,
-                                        num_hidden_layers=2, max_position_embeddings=4096, seed=5)
-    culturespa.generator.write_test_tokenizer(folder)
-    return folder
+@pytest.fixture
+def tiny_model(tiny_model_dir):
+    return tiny_model_dir
 
 
 def test_generate_command_counts_and_resumes(tiny_model, shared_dir, tmp_path, capsys):

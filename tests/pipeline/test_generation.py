@@ -188,15 +188,9 @@ def test_answering_scored_with_canned_scores(tmp_path):
 # --- end to end on a random checkpoint --------------------------------------
 
 @pytest.fixture(scope="module")
-def tiny_generator(tmp_path_factory):
-    import culturespa.testing
-
-    folder = tmp_path_factory.mktemp("tiny")
-    culturespa.testing.write_checkpoint(folder, vocab_size=272, hidden_size=64, intermediate_size=128,
-                                        num_hidden_layers=2, max_position_embeddings=4096, seed=3)
-    culturespa.generator.write_test_tokenizer(folder)
-    model = culturespa.Model(folder)
-    tokenizer = culturespa.Tokenizer.from_folder(str(folder))
+def tiny_generator(tiny_model_dir):
+    model = culturespa.Model(tiny_model_dir)
+    tokenizer = culturespa.Tokenizer.from_folder(str(tiny_model_dir))
     return lambda batch: culturespa.Generator(model, tokenizer, chat_format="chatml", batch_size=batch)
 
 
