@@ -13,13 +13,19 @@ tokenizer, e.g. `culturespa model path smollm2-135m-instruct`):
   contrast   the reference rule and the distributional rule on 1,000
              questions x 18 cultures of synthetic answers (measured in full)
 
-Generation and answering are MEASURED ON A SUBSET (--gen-attempts attempts;
---questions questions x --cultures cultures + the unaware run) AND SCALED
-linearly to 1,000 questions x 18 cultures; the output says which figures are
-scaled. Random weights rarely emit an end-of-sequence token, so sampled
-replies run to their token cap (a real model stops earlier: generation
-replies are ~60-120 tokens, answers ~2-10), and they write no parseable
-JSON, so generation is timed per attempt, not per accepted question.
+Generation and answering are MEASURED ON A SUBSET (--gen-attempts attempts
+of up to --gen-tokens new tokens; --questions questions x --cultures
+cultures + the unaware run) AND SCALED linearly to 1,000 questions x 18
+cultures and, for generation, to the reference's 256-token cap; the output
+says which figures are scaled. Random weights rarely emit an end-of-sequence
+token, so sampled replies run to their token cap (a real model stops
+earlier), and they write no parseable JSON, so generation is timed per
+attempt, not per accepted question.
+
+On a CPU with AVX-512 and OPENBLAS_CORETYPE unset, the benchmark sets
+OPENBLAS_CORETYPE=SkylakeX before loading LibTorch: OpenBLAS 0.3.21 does not
+recognise this project's virtualised Xeon and otherwise falls back to its
+Prescott kernels, ~3x slower (see docs/generator.md).
 
     PYTHONPATH=python python benchmarks/pipeline_bench.py [--checkpoint DIR] [--threads 2]
 """
@@ -84,6 +90,13 @@ def seed_topics(culturespa):
     return [("Social Values, Attitudes & Stereotypes", questions)]
 
 
+def avx512() -> bool:
+    try:
+        return " avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 def timed(fn):
     start, cpu = time.perf_counter(), time.process_time()
     value = fn()
@@ -104,14 +117,19 @@ def main() -> None:
     parser.add_argument("--chat-format", default=None, help="chat format for --checkpoint (default: its template)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--questions", type=int, default=16, help="questions answered per run (measured)")
+    parser.add_argument("--questions", type=int, default=8,
+                        help="questions answered per run (measured; default 8 keeps the run near 5 minutes)")
     parser.add_argument("--cultures", type=int, default=3, help="culture-aware runs measured (+ the unaware run)")
-    parser.add_argument("--gen-attempts", type=int, default=4, help="generation attempts measured (one round)")
-    parser.add_argument("--gen-tokens", type=int, default=256, help="new-token cap of generation (reference: 256)")
-    parser.add_argument("--answer-tokens", type=int, default=32, help="new-token cap of sampled answers")
+    parser.add_argument("--gen-attempts", type=int, default=2, help="generation attempts measured (one round)")
+    parser.add_argument("--gen-tokens", type=int, default=64,
+                        help="new-token cap of the measured generation (scaled to the reference's 256)")
+    parser.add_argument("--answer-tokens", type=int, default=16, help="new-token cap of sampled answers")
     parser.add_argument("--workdir", default=None, help="keeps the random checkpoint between runs")
     args = parser.parse_args()
 
+    if "OPENBLAS_CORETYPE" not in os.environ and avx512():
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"  # read when LibTorch loads OpenBLAS, below
+        print("OPENBLAS_CORETYPE=SkylakeX set (AVX-512 CPU; OpenBLAS would fall back to Prescott kernels)")
     import torch
     import culturespa
     import culturespa.generator  # noqa: F401
@@ -119,6 +137,7 @@ def main() -> None:
     import culturespa.testing  # noqa: F401
 
     culturespa.set_num_threads(args.threads)
+    culturespa.set_log_level("error")  # random weights: every generation topic stops at its attempt limit
     torch.set_num_threads(args.threads)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="culturespa-pipebench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -133,18 +152,26 @@ def main() -> None:
 
     # --- generation ---------------------------------------------------------
     topics = seed_topics(culturespa)
-    qgen = culturespa.QuestionGenerator(generator, questions_per_topic=args.gen_attempts,
-                                        round_size=args.gen_attempts, max_attempts_per_topic=args.gen_attempts,
-                                        max_new_tokens=args.gen_tokens)
-    seconds, cpu, result = timed(lambda: qgen.generate(topics))
+
+    def generation(max_new_tokens):
+        qgen = culturespa.QuestionGenerator(generator, questions_per_topic=args.gen_attempts,
+                                            round_size=args.gen_attempts, max_attempts_per_topic=args.gen_attempts,
+                                            max_new_tokens=max_new_tokens)
+        return timed(lambda: qgen.generate(topics))
+
+    # Two runs, 1 and gen_tokens new tokens: the prompt pass and the cost per
+    # new token apart, so the 256-token figure scales only the decoding.
+    prompt_seconds, _, _ = generation(1)
+    seconds, cpu, result = generation(args.gen_tokens)
     counts = result.counts()
-    per_attempt = seconds / counts["attempts"]
-    print(f"\ngenerate: {counts['attempts']} attempts (one round, <= {args.gen_tokens} new tokens) in {seconds:.1f} s "
-          f"({cpu / counts['attempts']:.1f} CPU-s/attempt); replies: strict {counts['strict']}, tolerant "
-          f"{counts['tolerant']}, unparseable {counts['unparseable']}")
-    print(f"  SCALED  per 1,000 attempts: {human(per_attempt * 1000)}   "
-          f"(= per 1,000 questions when every reply parses; 13 topics x 1,000 as the reference: "
-          f"{human(per_attempt * 13000).strip()})")
+    per_token = max(seconds - prompt_seconds, 0.0) / max(args.gen_tokens - 1, 1)
+    per_attempt = (prompt_seconds + per_token * 255) / counts["attempts"]
+    print(f"\ngenerate: {counts['attempts']} attempts (one round) MEASURED: {prompt_seconds:.1f} s with 1 new token, "
+          f"{seconds:.1f} s with <= {args.gen_tokens} ({cpu / counts['attempts']:.1f} CPU-s/attempt); replies: "
+          f"strict {counts['strict']}, tolerant {counts['tolerant']}, unparseable {counts['unparseable']}")
+    print(f"  SCALED  to 256 new tokens (prompt pass + 255 x the measured cost per token), per 1,000 attempts: "
+          f"{human(per_attempt * 1000)}\n          (= per 1,000 questions when every reply parses; 13 topics x 1,000 "
+          f"as the reference: {human(per_attempt * 13000).strip()})")
 
     # --- answering ----------------------------------------------------------
     questions, source = bench_questions(culturespa, args.questions)

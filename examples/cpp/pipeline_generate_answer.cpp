@@ -11,6 +11,7 @@
 #include <culturespa/pipeline/answering.h>
 #include <culturespa/pipeline/question_generator.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -63,11 +64,15 @@ int main(int argc, char** argv) {
       std::cout << "answer " << (run.culture.empty() ? "unaware" : run.culture) << ": " << run.path
                 << (run.resumed ? " (kept)" : "") << "\n";
 
+    // Threshold 0 keeps every pair, to show how far the culture moves the
+    // answers (little, with random weights); 0.1 is the default.
     ContrastOptions contrast_options;
     contrast_options.rule = ContrastRule::distributional;
-    contrast_options.jsd_threshold = 0.0001;
+    contrast_options.jsd_threshold = 0.0;
     const auto contrast = ContrastDetector(contrast_options).detect(questions, answers.unaware, answers.aware);
-    std::cout << "contrast: " << contrast.pairs.size() << " pairs with JSD >= 0.0001\n";
+    double largest = 0.0;
+    for (const auto& pair : contrast.pairs) largest = std::max(largest, pair.score);
+    std::cout << "contrast: " << contrast.pairs.size() << " pairs; largest JSD " << largest << " bits\n";
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

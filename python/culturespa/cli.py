@@ -274,11 +274,13 @@ def _generate(args: argparse.Namespace) -> int:
     from culturespa import pipeline
     from culturespa.survey import question_bank_save
 
-    survey = culturespa.Survey.load(_survey_path(args))
-    topics = pipeline.generation_topics(survey, args.topics or None)
-    if args.seeds:
+    if args.seeds:  # the seeds' own topics (their `class`), in order of first appearance
         seeds = _load_questions(args.seeds)
-        topics = [(name, [q for q in seeds if q.topic == name]) for name, _ in topics]
+        names = args.topics or list(dict.fromkeys(q.topic for q in seeds if q.topic))
+        topics = [(name, [q for q in seeds if q.topic == name]) for name in names]
+    else:
+        survey = culturespa.Survey.load(_survey_path(args))
+        topics = pipeline.generation_topics(survey, args.topics or None)
     qgen = culturespa.QuestionGenerator(
         _load_generator(args), questions_per_topic=args.per_topic, round_size=args.round_size,
         max_attempts_per_topic=args.max_attempts, seed=args.seed, tolerant_json=args.tolerant_json,
@@ -350,7 +352,7 @@ def _add_pipeline_commands(sub) -> None:
     gen.add_argument("--survey", default=None,
                      help="survey whose topics and questions seed the prompts (default: $CULTURESPA_SURVEY)")
     gen.add_argument("--topics", nargs="*", default=[], help="topic names (default: all of the survey's)")
-    gen.add_argument("--seeds", help="seed questions instead of the survey's (a bank or survey; `class` = topic)")
+    gen.add_argument("--seeds", help="seed questions instead of a survey's (a question bank; each `class` is a topic)")
     gen.add_argument("--per-topic", type=int, default=1000, help="questions per topic (default 1000)")
     gen.add_argument("--round-size", type=int, default=16, help="prompts in flight at once (default 16)")
     gen.add_argument("--max-attempts", type=int, default=0,

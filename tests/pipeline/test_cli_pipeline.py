@@ -66,3 +66,17 @@ def test_answer_command_sampled_mode(tiny_model, tmp_path, capsys):
     assert cli.main(argv) == 0
     items = json.loads((tmp_path / "s" / "answers_culture_aware_USA_0.json").read_text())
     assert isinstance(items[0]["answer"], str) and "distribution" not in items[0]
+
+
+def test_generate_command_with_own_seed_questions(tiny_model, tmp_path, capsys):
+    seeds = tmp_path / "seeds.json"
+    seeds.write_text(json.dumps([{"Q_id": f"S{topic}{i}", "question": f"Seed {i} about {topic}?", "option_lst": ["Yes", "No"],
+                                  "class": topic} for topic in ("Food", "Music") for i in range(3)]))
+    stage = tmp_path / "gen.jsonl"
+    argv = ["generate", "--model", str(tiny_model), "--chat-format", "chatml", "--seeds", str(seeds),
+            "--per-topic", "1", "--round-size", "2", "--max-attempts", "2", "--max-new-tokens", "4",
+            "--output", str(stage)]
+    assert cli.main(argv) == 1  # random weights: the attempt limit is reached
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["Food", "Music"]
+    assert all(" 2 " in line for line in lines[1:3])  # 2 attempts each

@@ -236,3 +236,16 @@ def test_answering_end_to_end_on_random_weights(tiny_generator, tmp_path):
     assert np.allclose(unaware[0]["distribution"], result.unaware[0]["distribution"])
     rerun = scored.answer(QUESTIONS, tmp_path / "scored")
     assert all(r["resumed"] for r in rerun.runs)
+
+
+def test_generation_file_feeds_the_filter(tmp_path, capsys):
+    from culturespa import cli
+
+    stage = tmp_path / "gen.jsonl"
+    culturespa.QuestionGenerator(replies=Script(), questions_per_topic=5, round_size=4).generate(topics(), stage)
+    merged = pipeline.load_generated_questions([stage])
+    assert [q.id for q in merged] == [f"Q{i}" for i in range(10)]
+    assert [q.topic for q in merged] == ["Economic Values"] * 5 + ["Migration"] * 5
+    assert cli.main(["filter", "--input", str(stage), "--output", str(tmp_path / "kept.json")]) == 0
+    assert "input                  10" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "kept.json").read_text())) == 10
