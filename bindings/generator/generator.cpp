@@ -112,6 +112,10 @@ void register_generator(py::module_& m) {
       .def_property_readonly("argmax",
                              [](const OptionScores& s) { return py::array_t<int64_t>(s.argmax.size(), s.argmax.data()); })
       .def_readonly("label_tokens", &OptionScores::label_tokens)
+      .def_property_readonly("reused_tokens",
+                             [](const OptionScores& s) {
+                               return py::array_t<int64_t>(s.reused_tokens.size(), s.reused_tokens.data());
+                             })
       .def("__len__", [](const OptionScores& s) { return s.probs.size(); });
 
   py::class_<ContinuationScore>(m, "ContinuationScore")

@@ -17,6 +17,9 @@ void register_runtime(py::module_& m) {
     d["num_threads"] = info.num_threads;
     d["hardware_threads"] = info.hardware_threads;
     d["mkl"] = info.mkl;
+    d["onednn"] = info.onednn;
+    d["blas_core"] = info.blas_core;
+    d["blas_core_outdated"] = info.blas_core_outdated;
     d["devices"] = info.devices;
     return d;
   }, "The LibTorch runtime in this process (BLAS, threads, devices), as a dict.");

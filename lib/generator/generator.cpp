@@ -48,37 +48,59 @@ struct Group {
   int64_t prefix = 0;
 };
 
-// Groups rows by a shared start: sorted lexicographically, consecutive rows
-// whose common start (capped by each row's `limit`, the most it may take
-// from a cache) reaches `min_prefix` form a group; the others form one group
-// without a prefix. Each group lists its rows by length so batches pad little.
+// Splits the sorted rows order[lo, hi) into groups that save the most
+// tokens: a group of n rows sharing s tokens computes them once instead of n
+// times, saving (n - 1) * s. `shared[i]` is what rows order[i] and
+// order[i + 1] may share (their common start, capped by both limits); a
+// group shares the minimum over its neighbours. Either [lo, hi) is one group
+// or it splits where that minimum is, so that culture-aware prompts group by
+// culture (system prompt and instructions shared) rather than all together
+// behind the few tokens every culture's system prompt starts with.
+// Splitting stops `depth` levels down (rows then group as they are), which
+// bounds the stack and the time on adversarial orders.
+int64_t rows_split(const std::vector<std::size_t>& order, const std::vector<int64_t>& shared, std::size_t lo,
+                   std::size_t hi, int64_t min_prefix, std::vector<Group>& groups, Group& rest, int depth = 64) {
+  if (hi - lo < 2 || depth == 0) {
+    const int64_t common = hi - lo < 2 ? 0 : *std::min_element(shared.begin() + lo, shared.begin() + hi - 1);
+    if (common >= min_prefix) {
+      groups.push_back({{order.begin() + lo, order.begin() + hi}, common});
+      return static_cast<int64_t>(hi - lo - 1) * common;
+    }
+    rest.members.insert(rest.members.end(), order.begin() + lo, order.begin() + hi);
+    return 0;
+  }
+  const auto weakest = std::min_element(shared.begin() + lo, shared.begin() + hi - 1);
+  const int64_t common = *weakest;
+  const std::size_t cut = static_cast<std::size_t>(weakest - shared.begin()) + 1;
+  std::vector<Group> split_groups;
+  Group split_rest;
+  const int64_t split_saving = rows_split(order, shared, lo, cut, min_prefix, split_groups, split_rest, depth - 1) +
+                               rows_split(order, shared, cut, hi, min_prefix, split_groups, split_rest, depth - 1);
+  const int64_t whole_saving = common >= min_prefix ? static_cast<int64_t>(hi - lo - 1) * common : 0;
+  if (whole_saving > 0 && whole_saving >= split_saving) {
+    groups.push_back({{order.begin() + lo, order.begin() + hi}, common});
+    return whole_saving;
+  }
+  groups.insert(groups.end(), split_groups.begin(), split_groups.end());
+  rest.members.insert(rest.members.end(), split_rest.members.begin(), split_rest.members.end());
+  return split_saving;
+}
+
+// Groups rows by a shared start (rows_split on the rows sorted
+// lexicographically); rows in no group form one group without a prefix.
+// Each group lists its rows by length so batches pad little.
 std::vector<Group> rows_group(const std::vector<const std::vector<int>*>& rows, const std::vector<int64_t>& limit,
                               bool reuse, int64_t min_prefix) {
   std::vector<std::size_t> order(rows.size());
   std::iota(order.begin(), order.end(), 0);
   std::vector<Group> groups;
   Group rest;
-  if (reuse) {
+  if (reuse && !order.empty()) {
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return *rows[a] < *rows[b]; });
-    min_prefix = std::max<int64_t>(min_prefix, 1);
-    std::size_t start = 0;
-    while (start < order.size()) {
-      const std::size_t first = order[start];
-      int64_t shared = limit[first];
-      std::size_t end = start + 1;
-      for (; end < order.size(); ++end) {
-        const std::size_t row = order[end];
-        const int64_t next = std::min({shared, common_prefix(*rows[first], *rows[row]), limit[row]});
-        if (next < min_prefix) break;
-        shared = next;
-      }
-      if (end - start >= 2 && shared >= min_prefix) {
-        groups.push_back({{order.begin() + start, order.begin() + end}, shared});
-      } else {
-        rest.members.insert(rest.members.end(), order.begin() + start, order.begin() + end);
-      }
-      start = end;
-    }
+    std::vector<int64_t> shared(order.size() - 1);
+    for (std::size_t i = 0; i + 1 < order.size(); ++i)
+      shared[i] = std::min({common_prefix(*rows[order[i]], *rows[order[i + 1]]), limit[order[i]], limit[order[i + 1]]});
+    rows_split(order, shared, 0, order.size(), std::max<int64_t>(min_prefix, 1), groups, rest);
   } else {
     rest.members = order;
   }
@@ -194,10 +216,12 @@ struct Generator::Impl {
   // ---- scoring --------------------------------------------------------------
 
   // Per row, the log-probabilities of its targets, position by position.
+  // `reused` (when given) receives per row the tokens taken from a prefix.
   std::vector<std::vector<double>> score_rows(const std::vector<ScoreRow>& rows, const Prefix* prefix,
-                                              ProgressReporter& reporter) const {
+                                              ProgressReporter& reporter, std::vector<int64_t>* reused = nullptr) const {
     c10::InferenceMode guard;
     std::vector<std::vector<double>> out(rows.size());
+    if (reused) reused->assign(rows.size(), 0);
     std::vector<const std::vector<int>*> tokens;
     std::vector<int64_t> limit;
     for (const ScoreRow& row : rows) {
@@ -222,6 +246,7 @@ struct Generator::Impl {
           const std::size_t r = group.members[i];
           chunk.push_back(&rows[r].tokens);
           take.push_back(shared ? take_of(group, prefix, rows[r].tokens, limit[r]) : 0);
+          if (reused) (*reused)[r] = take.back();
           per_row = std::max<int64_t>(per_row, rows[r].positions.size());
         }
         KVCache cache = rows_cache(shared ? &source : nullptr, chunk.size(), capacity, take);
@@ -330,6 +355,7 @@ struct Generator::Impl {
     std::vector<ScoreRow> rows;
     // Per prompt and label: (row, offset of the value) pairs whose sum is the label's log-probability.
     std::vector<std::vector<std::vector<std::pair<std::size_t, std::size_t>>>> parts(prompts.size());
+    std::vector<std::size_t> main_rows;  // per prompt: the row that runs the prompt itself
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       const ScoredPrompt& prompt = prompts[i];
       const auto& names = labels.size() == 1 ? labels[0] : labels[i];
@@ -391,6 +417,7 @@ struct Generator::Impl {
       std::vector<std::size_t> start(main.targets.size() + 1, 0);
       for (std::size_t j = 0; j < main.targets.size(); ++j) start[j + 1] = start[j] + main.targets[j].size();
       const std::size_t main_row = rows.size();
+      main_rows.push_back(main_row);
       std::vector<ScoreRow> extras;
       parts[i].resize(cont.size());
       for (std::size_t l = 0; l < cont.size(); ++l) {
@@ -417,8 +444,10 @@ struct Generator::Impl {
       scores.label_tokens.push_back(std::move(cont));
     }
     ProgressReporter reporter(progress, "score", rows.size());
-    const auto values = score_rows(rows, prefix, reporter);
+    std::vector<int64_t> reused;
+    const auto values = score_rows(rows, prefix, reporter, &reused);
     for (std::size_t i = 0; i < prompts.size(); ++i) {
+      scores.reused_tokens.push_back(reused[main_rows[i]]);
       std::vector<double> lp;
       for (const auto& pieces : parts[i]) {
         double sum = 0;

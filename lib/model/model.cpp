@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu_kernels.h"
 #include "culturespa/core/error.h"
 #include "culturespa/model/runtime.h"
 #include "culturespa/model/safetensors.h"
@@ -79,6 +80,19 @@ at::Tensor rope_apply(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   return out;
 }
 
+cpu_kernels::MatmulBackend matmul_backend_parse(const std::string& name) {
+  const RuntimeInfo info = runtime_info();
+  if (name == "blas") return cpu_kernels::MatmulBackend::blas;
+  if (name == "onednn") {
+    if (!info.onednn) throw ConfigError("cpu_matmul 'onednn' requested but this LibTorch has no oneDNN (MKL-DNN)");
+    return cpu_kernels::MatmulBackend::onednn;
+  }
+  if (name == "auto")
+    return info.onednn && info.blas_core_outdated ? cpu_kernels::MatmulBackend::onednn
+                                                  : cpu_kernels::MatmulBackend::blas;
+  throw ConfigError("unsupported cpu_matmul '" + name + "' (auto, blas or onednn)");
+}
+
 struct Layer {
   at::Tensor input_norm, w_qkv, b_qkv, q_norm, k_norm, w_o, b_o;
   at::Tensor post_norm, w_gate_up, b_gate_up, w_down, b_down;
@@ -141,6 +155,16 @@ struct Model::Impl {
   at::Tensor embed, final_norm, lm_head, inv_freq;
   std::vector<Layer> layers;
   int64_t weight_bytes = 0;
+  bool fused_cpu = false;  // float32 on CPU with ModelOptions::cpu_kernels
+  cpu_kernels::MatmulBackend matmul = cpu_kernels::MatmulBackend::blas;
+
+  // A linear layer of the fused CPU path.
+  at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {}) const {
+    return cpu_kernels::linear(x, weight, bias, matmul);
+  }
+
+  at::Tensor forward_fused(const at::Tensor& ids, const std::vector<int64_t>& n_new,
+                           const std::vector<int64_t>& select, KVCache& cache) const;
 
   // One tensor of the checkpoint, checked against the shape the config implies.
   at::Tensor read(const SafetensorsCheckpoint& ckpt, const std::string& name,
@@ -202,6 +226,55 @@ struct Model::Impl {
   }
 };
 
+// The CPU float32 path: padding tokens are dropped (rows packed sequence by
+// sequence), everything between the GEMMs runs in culturespa's fused kernels,
+// and the last layer computes attention and MLP only for the rows whose
+// logits are wanted. Returns their final-normed hidden states.
+at::Tensor Model::Impl::forward_fused(const at::Tensor& ids, const std::vector<int64_t>& n_new,
+                                      const std::vector<int64_t>& select, KVCache& cache) const {
+  const ModelConfig& c = config;
+  const int64_t B = ids.size(0), T = ids.size(1);
+  cpu_kernels::TokenRows tokens;
+  std::vector<int64_t> flat, first_row(static_cast<std::size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    first_row[b] = static_cast<int64_t>(flat.size());
+    for (int64_t t = 0; t < n_new[b]; ++t) {
+      flat.push_back(b * T + t);
+      tokens.seq.push_back(b);
+      tokens.pos.push_back(cache.lengths_[b] + t);
+    }
+  }
+  std::vector<int64_t> all_rows(flat.size()), wanted;
+  for (std::size_t r = 0; r < all_rows.size(); ++r) all_rows[r] = static_cast<int64_t>(r);
+  for (const int64_t r : select) wanted.push_back(first_row[r / T] + r % T);
+
+  const at::Tensor freqs = at::tensor(tokens.pos, at::kLong).to(at::kFloat).unsqueeze(1) * inv_freq;
+  const at::Tensor cos = freqs.cos(), sin = freqs.sin();
+  const cpu_kernels::AttentionLayout layout{c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                                            cache.capacity_ + 1, c.sliding_window};
+  const double eps = c.rms_norm_eps;
+
+  at::Tensor hidden = at::embedding(embed, ids.reshape({B * T}).index_select(0, at::tensor(flat, at::kLong)));
+  at::Tensor x = cpu_kernels::add_rms_norm(hidden, {}, layers.front().input_norm, eps);
+  for (std::size_t li = 0; li < layers.size(); ++li) {
+    const Layer& layer = layers[li];
+    const bool last_layer = li + 1 == layers.size();
+    at::Tensor qkv = linear(x, layer.w_qkv, layer.b_qkv);
+    at::Tensor layer_cache = cache.data_.select(0, static_cast<int64_t>(li));
+    at::Tensor keys = layer_cache.select(0, 0), values = layer_cache.select(0, 1);
+    cpu_kernels::rope_cache_write(qkv, cos, sin, layer.q_norm, layer.k_norm, eps, keys, values, tokens, layout);
+    // Past the last layer's cache write, only the wanted rows matter.
+    const std::vector<int64_t>& queries = last_layer ? wanted : all_rows;
+    if (last_layer) hidden = hidden.index_select(0, at::tensor(wanted, at::kLong));
+    const at::Tensor attended = cpu_kernels::attention(qkv, keys, values, queries, tokens, layout);
+    x = cpu_kernels::add_rms_norm(hidden, linear(attended, layer.w_o, layer.b_o), layer.post_norm, eps);
+    const at::Tensor act = cpu_kernels::silu_mul(linear(x, layer.w_gate_up, layer.b_gate_up));
+    const at::Tensor& next_norm = last_layer ? final_norm : layers[li + 1].input_norm;
+    x = cpu_kernels::add_rms_norm(hidden, linear(act, layer.w_down, layer.b_down), next_norm, eps);
+  }
+  return x;
+}
+
 Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallback progress)
     : impl_(std::make_unique<Impl>()) {
   runtime_init();
@@ -213,6 +286,8 @@ Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallba
   m.device = device_parse(options.device);
   m.dtype = options.dtype.empty() ? (m.device.is_cuda() ? at::kBFloat16 : at::kFloat)
                                   : dtype_parse(options.dtype);
+  m.fused_cpu = options.cpu_kernels && m.device.is_cpu() && m.dtype == at::kFloat;
+  m.matmul = matmul_backend_parse(options.cpu_matmul);
   m.config = model_config_load(dir);
   const ModelConfig& c = m.config;
   const SafetensorsCheckpoint ckpt(dir);
@@ -261,6 +336,11 @@ const ModelConfig& Model::config() const noexcept { return impl_->config; }
 const std::string& Model::path() const noexcept { return impl_->path; }
 std::string Model::device() const { return impl_->device.str(); }
 std::string Model::dtype() const { return dtype_text(impl_->dtype); }
+std::string Model::compute_path() const {
+  if (!impl_->fused_cpu) return "LibTorch operations";
+  return impl_->matmul == cpu_kernels::MatmulBackend::onednn ? "fused CPU kernels, oneDNN matmul"
+                                                             : "fused CPU kernels, BLAS matmul";
+}
 int64_t Model::weight_bytes() const { return impl_->weight_bytes; }
 
 KVCache Model::cache_create(int64_t batch, int64_t capacity) const {
@@ -272,9 +352,11 @@ KVCache Model::cache_create(int64_t batch, int64_t capacity) const {
   KVCache cache;
   cache.capacity_ = capacity;
   cache.lengths_.assign(static_cast<std::size_t>(batch), 0);
-  // Zeroed: padding queries may read never-written slots, which must be finite.
-  cache.data_ = at::zeros({c.num_hidden_layers, 2, batch, c.num_key_value_heads, capacity + 1, c.head_dim},
-                          at::TensorOptions().dtype(impl_->dtype).device(impl_->device));
+  // The ATen path's padding queries may read never-written slots, which must
+  // be finite; the fused CPU path reads only slots it wrote.
+  const std::vector<int64_t> shape{c.num_hidden_layers, 2, batch, c.num_key_value_heads, capacity + 1, c.head_dim};
+  const auto options = at::TensorOptions().dtype(impl_->dtype).device(impl_->device);
+  cache.data_ = impl_->fused_cpu ? at::empty(shape, options) : at::zeros(shape, options);
   return cache;
 }
 
@@ -356,69 +438,75 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
       for (int64_t b = 0; b < B; ++b) select.push_back(b * T + n_new[b] - 1);
     }
 
-    const auto long_options = at::TensorOptions().dtype(at::kLong).device(m.device);
-    const at::Tensor pos = at::tensor(positions, at::kLong).view({B, T}).to(m.device);
-    const at::Tensor write = at::tensor(write_index, at::kLong).to(m.device);
-    const at::Tensor rows = at::tensor(select, at::kLong).to(m.device);
+    at::Tensor normed;  // the final-normed hidden states of the `select` rows
+    if (m.fused_cpu) {
+      normed = m.forward_fused(ids, n_new, select, *cache);
+    } else {
+      const auto long_options = at::TensorOptions().dtype(at::kLong).device(m.device);
+      const at::Tensor pos = at::tensor(positions, at::kLong).view({B, T}).to(m.device);
+      const at::Tensor write = at::tensor(write_index, at::kLong).to(m.device);
+      const at::Tensor rows = at::tensor(select, at::kLong).to(m.device);
 
-    // Additive mask [B, 1, 1, T, key_len]: causal, and Mistral's sliding window.
-    const at::Tensor key_pos = at::arange(key_len, long_options).view({1, 1, key_len});
-    const at::Tensor query_pos = pos.unsqueeze(-1);
-    at::Tensor blocked = key_pos > query_pos;
-    if (c.sliding_window > 0) blocked.logical_or_((query_pos - key_pos) >= c.sliding_window);
-    const double lowest = m.dtype == at::kHalf ? -65504.0 : -3.0e38;
-    const at::Tensor mask = at::zeros({B, T, key_len}, at::TensorOptions().dtype(m.dtype).device(m.device))
-                                .masked_fill_(blocked, lowest)
-                                .view({B, 1, 1, T, key_len});
+      // Additive mask [B, 1, 1, T, key_len]: causal, and Mistral's sliding window.
+      const at::Tensor key_pos = at::arange(key_len, long_options).view({1, 1, key_len});
+      const at::Tensor query_pos = pos.unsqueeze(-1);
+      at::Tensor blocked = key_pos > query_pos;
+      if (c.sliding_window > 0) blocked.logical_or_((query_pos - key_pos) >= c.sliding_window);
+      const double lowest = m.dtype == at::kHalf ? -65504.0 : -3.0e38;
+      const at::Tensor mask = at::zeros({B, T, key_len}, at::TensorOptions().dtype(m.dtype).device(m.device))
+                                  .masked_fill_(blocked, lowest)
+                                  .view({B, 1, 1, T, key_len});
 
-    const at::Tensor freqs = (pos.to(at::kFloat).unsqueeze(-1) * m.inv_freq).unsqueeze(2);  // [B, T, 1, hd/2]
-    const at::Tensor cos = freqs.cos().to(m.dtype), sin = freqs.sin().to(m.dtype);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+      const at::Tensor freqs = (pos.to(at::kFloat).unsqueeze(-1) * m.inv_freq).unsqueeze(2);  // [B, T, 1, hd/2]
+      const at::Tensor cos = freqs.cos().to(m.dtype), sin = freqs.sin().to(m.dtype);
+      const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
 
-    at::Tensor hidden = at::embedding(m.embed, ids);  // [B, T, H]
-    for (std::size_t li = 0; li < m.layers.size(); ++li) {
-      const Layer& layer = m.layers[li];
-      at::Tensor x = rms_norm(hidden, layer.input_norm, c.rms_norm_eps);
-      const at::Tensor qkv = at::linear(x, layer.w_qkv, layer.b_qkv);
-      at::Tensor q = qkv.narrow(-1, 0, nh * hd).view({B, T, nh, hd});
-      at::Tensor k = qkv.narrow(-1, nh * hd, nkv * hd).view({B, T, nkv, hd});
-      const at::Tensor v = qkv.narrow(-1, (nh + nkv) * hd, nkv * hd).view({B, T, nkv, hd});
-      if (c.qk_norm) {
-        q = rms_norm(q, layer.q_norm, c.rms_norm_eps);
-        k = rms_norm(k, layer.k_norm, c.rms_norm_eps);
+      at::Tensor hidden = at::embedding(m.embed, ids);  // [B, T, H]
+      for (std::size_t li = 0; li < m.layers.size(); ++li) {
+        const Layer& layer = m.layers[li];
+        at::Tensor x = rms_norm(hidden, layer.input_norm, c.rms_norm_eps);
+        const at::Tensor qkv = at::linear(x, layer.w_qkv, layer.b_qkv);
+        at::Tensor q = qkv.narrow(-1, 0, nh * hd).view({B, T, nh, hd});
+        at::Tensor k = qkv.narrow(-1, nh * hd, nkv * hd).view({B, T, nkv, hd});
+        const at::Tensor v = qkv.narrow(-1, (nh + nkv) * hd, nkv * hd).view({B, T, nkv, hd});
+        if (c.qk_norm) {
+          q = rms_norm(q, layer.q_norm, c.rms_norm_eps);
+          k = rms_norm(k, layer.k_norm, c.rms_norm_eps);
+        }
+        q = rope_apply(q, cos, sin);
+        k = rope_apply(k, cos, sin);
+
+        at::Tensor keys = cache->data_.select(0, static_cast<int64_t>(li)).select(0, 0);  // [B, nkv, slots, hd]
+        at::Tensor values = cache->data_.select(0, static_cast<int64_t>(li)).select(0, 1);
+        keys.view({B * nkv * slots, hd}).index_copy_(0, write, k.transpose(1, 2).reshape({B * nkv * T, hd}));
+        values.view({B * nkv * slots, hd}).index_copy_(0, write, v.transpose(1, 2).reshape({B * nkv * T, hd}));
+
+        // The query heads sharing a KV head are stacked along the query axis
+        // (GQA without repeating keys): [B * nkv, group * T, hd].
+        const at::Tensor queries =
+            q.view({B, T, nkv, group, hd}).permute({0, 2, 3, 1, 4}).reshape({B * nkv, group * T, hd}).mul_(scale);
+        const at::Tensor k_used = keys.narrow(2, 0, key_len).reshape({B * nkv, key_len, hd});
+        const at::Tensor v_used = values.narrow(2, 0, key_len).reshape({B * nkv, key_len, hd});
+        at::Tensor scores = at::bmm(queries, k_used.transpose(1, 2));
+        scores.view({B, nkv, group, T, key_len}).add_(mask);
+        const at::Tensor probs = m.dtype == at::kFloat ? at::softmax(scores, -1)
+                                                       : at::softmax(scores, -1, at::kFloat).to(m.dtype);
+        const at::Tensor attended = at::bmm(probs, v_used)
+                                        .view({B, nkv, group, T, hd})
+                                        .permute({0, 3, 1, 2, 4})
+                                        .reshape({B, T, nh * hd});
+        hidden.add_(at::linear(attended, layer.w_o, layer.b_o));
+
+        x = rms_norm(hidden, layer.post_norm, c.rms_norm_eps);
+        const at::Tensor gate_up = at::linear(x, layer.w_gate_up, layer.b_gate_up);
+        const int64_t I = c.intermediate_size;
+        const at::Tensor act = at::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I));
+        hidden.add_(at::linear(act, layer.w_down, layer.b_down));
       }
-      q = rope_apply(q, cos, sin);
-      k = rope_apply(k, cos, sin);
-
-      at::Tensor keys = cache->data_.select(0, static_cast<int64_t>(li)).select(0, 0);  // [B, nkv, slots, hd]
-      at::Tensor values = cache->data_.select(0, static_cast<int64_t>(li)).select(0, 1);
-      keys.view({B * nkv * slots, hd}).index_copy_(0, write, k.transpose(1, 2).reshape({B * nkv * T, hd}));
-      values.view({B * nkv * slots, hd}).index_copy_(0, write, v.transpose(1, 2).reshape({B * nkv * T, hd}));
-
-      // The query heads sharing a KV head are stacked along the query axis
-      // (GQA without repeating keys): [B * nkv, group * T, hd].
-      const at::Tensor queries =
-          q.view({B, T, nkv, group, hd}).permute({0, 2, 3, 1, 4}).reshape({B * nkv, group * T, hd}).mul_(scale);
-      const at::Tensor k_used = keys.narrow(2, 0, key_len).reshape({B * nkv, key_len, hd});
-      const at::Tensor v_used = values.narrow(2, 0, key_len).reshape({B * nkv, key_len, hd});
-      at::Tensor scores = at::bmm(queries, k_used.transpose(1, 2));
-      scores.view({B, nkv, group, T, key_len}).add_(mask);
-      const at::Tensor probs = m.dtype == at::kFloat ? at::softmax(scores, -1)
-                                                     : at::softmax(scores, -1, at::kFloat).to(m.dtype);
-      const at::Tensor attended = at::bmm(probs, v_used)
-                                      .view({B, nkv, group, T, hd})
-                                      .permute({0, 3, 1, 2, 4})
-                                      .reshape({B, T, nh * hd});
-      hidden.add_(at::linear(attended, layer.w_o, layer.b_o));
-
-      x = rms_norm(hidden, layer.post_norm, c.rms_norm_eps);
-      const at::Tensor gate_up = at::linear(x, layer.w_gate_up, layer.b_gate_up);
-      const int64_t I = c.intermediate_size;
-      const at::Tensor act = at::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I));
-      hidden.add_(at::linear(act, layer.w_down, layer.b_down));
+      const at::Tensor last = hidden.view({B * T, c.hidden_size}).index_select(0, rows);
+      normed = rms_norm(last, m.final_norm, c.rms_norm_eps);
     }
-    const at::Tensor last = hidden.view({B * T, c.hidden_size}).index_select(0, rows);
-    logits = at::linear(rms_norm(last, m.final_norm, c.rms_norm_eps), m.lm_head).to(at::kFloat);
+    logits = m.fused_cpu ? m.linear(normed, m.lm_head) : at::linear(normed, m.lm_head).to(at::kFloat);
     logits = logits_at.defined() ? logits.view({B, per_row, c.vocab_size}) : logits.view({B, c.vocab_size});
     for (int64_t b = 0; b < B; ++b) cache->lengths_[b] += n_new[b];
   }

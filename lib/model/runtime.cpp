@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <cctype>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +37,24 @@ int find_blas_interface(struct dl_phdr_info* info, size_t, void* data) {
   return 0;
 }
 
+// OpenBLAS falls back to its generic kernels (Prescott: SSE3) when it does
+// not recognise the CPU model, which virtual machines often hide; those are
+// several times slower than its Haswell (AVX2/FMA) or SkylakeX (AVX-512)
+// kernels on CPUs that have the instructions.
+bool openblas_core_outdated(const std::string& core) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return false;
+  std::string name;
+  for (const char ch : core) name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (const char* modern : {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"})
+    if (name == modern) return false;
+  return true;
+#else
+  (void)core;
+  return false;
+#endif
+}
+
 void describe_blas(RuntimeInfo& info) {
   if (info.mkl) {
     // LibTorch built with MKL (pip wheels) calls MKL for its BLAS work.
@@ -49,6 +68,11 @@ void describe_blas(RuntimeInfo& info) {
   auto openblas_config = reinterpret_cast<config_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
   if (path.find("openblas") != std::string::npos) {
     info.blas = openblas_config ? openblas_config() : "OpenBLAS";  // "OpenBLAS 0.3.21 DYNAMIC_ARCH ..."
+    auto openblas_core = reinterpret_cast<config_fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+    if (openblas_core) {
+      info.blas_core = openblas_core();
+      info.blas_core_outdated = openblas_core_outdated(info.blas_core);
+    }
     if (path.find("openmp") != std::string::npos) info.blas += " (openmp build)";
     else if (path.find("pthread") != std::string::npos) info.blas += " (pthread build)";
   } else if (path.find("blis") != std::string::npos) {
@@ -82,6 +106,13 @@ void runtime_init() {
     if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     at::set_num_threads(threads);
     const RuntimeInfo info = runtime_info();
+    if (info.blas_core_outdated) {
+      log_warning("OpenBLAS runs its ", info.blas_core,
+                  " kernels on a CPU with AVX2/AVX-512 (its model is hidden, as in many virtual machines): ",
+                  "matrix products are several times slower than they could be. culturespa's own use oneDNN ",
+                  "instead; set OPENBLAS_CORETYPE=Haswell (or SkylakeX with AVX-512) before the process starts ",
+                  "to speed up every library");
+    }
     if (info.blas_is_reference) {
       log_warning("LibTorch is using the netlib reference BLAS (", info.blas_library,
                   "), about 20x slower than OpenBLAS: install libopenblas0-openmp");
@@ -95,6 +126,7 @@ RuntimeInfo runtime_info() {
   RuntimeInfo info;
   info.torch_version = TORCH_VERSION;
   info.mkl = at::hasMKL();
+  info.onednn = at::hasMKLDNN();
   describe_blas(info);
   // get_parallel_info() is a multi-line report; keep the backend's name.
   const std::string report = at::get_parallel_info();

@@ -81,7 +81,8 @@ class Generator:
         ``labels``: one list for all prompts (e.g. ``["1", "2", "3", "4"]``)
         or one list per prompt. Returns ``.probs`` (numpy [n, k], normalised;
         NaN-padded when prompts have different label counts), ``.logprobs``,
-        ``.allowed_mass`` and ``.argmax``.
+        ``.allowed_mass``, ``.argmax`` and ``.reused_tokens`` (per prompt, the
+        tokens read from a shared prefix's cache instead of computed).
         """
         return self._generator.score_options(list(prompts), list(labels), progress=resolve_progress(progress),
                                              prefix=prefix)

@@ -49,17 +49,27 @@ class Model:
     ``device``: "cpu", "cuda" or "cuda:N". ``dtype``: compute dtype
     ("float32", "bfloat16", "float16"); None = float32 on CPU, bfloat16 on
     CUDA. ``threads``: LibTorch threads (None leaves the current setting).
+    ``cpu_kernels``: float32 on CPU runs culturespa's fused kernels between
+    the matrix products; False runs plain LibTorch operations instead (the
+    same results up to float rounding; for checking and comparison).
+    ``cpu_matmul``: with the fused kernels, what runs matrix products of more
+    than 64 rows: "auto" (oneDNN when OpenBLAS runs kernels older than the CPU
+    supports, see ``runtime_info()["blas_core_outdated"]``; else BLAS),
+    "blas" or "onednn".
     """
 
     def __init__(self, path: Union[str, os.PathLike], *, device: str = "cpu",
-                 dtype: Optional[str] = None, threads: Optional[int] = None, progress=None):
+                 dtype: Optional[str] = None, threads: Optional[int] = None, cpu_kernels: bool = True,
+                 cpu_matmul: str = "auto", progress=None):
         self._model = _core.Model(os.fspath(path), device=device, dtype=dtype or "",
-                                  threads=threads or 0, progress=progress)
+                                  threads=threads or 0, cpu_kernels=cpu_kernels, cpu_matmul=cpu_matmul,
+                                  progress=progress)
         self.config: Dict[str, Any] = json.loads(self._model.config_json)
 
     path = property(lambda self: self._model.path)
     device = property(lambda self: self._model.device)
     dtype = property(lambda self: self._model.dtype)
+    compute_path = property(lambda self: self._model.compute_path)
     weight_bytes = property(lambda self: self._model.weight_bytes)
     architecture = property(lambda self: self._model.architecture)
     eos_token_ids = property(lambda self: list(self._model.eos_token_ids))

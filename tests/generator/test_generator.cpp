@@ -11,6 +11,8 @@
 
 #include "support.h"
 
+#include <limits>
+
 #include <cmath>
 #include <memory>
 
@@ -344,4 +346,37 @@ TEST_CASE("generator: stop strings across token boundaries, streaming, edge case
   // Cancellation from the progress callback.
   const ProgressCallback cancel = [](const Progress& p) { return p.done < 2; };
   CHECK_THROWS_AS(g.generate(prompts, o, cancel), CancelledError);
+}
+
+TEST_CASE("generator: prefix groups follow the longest shared start") {
+  // Per culture, the system prompt and the user's first line are shared; across
+  // cultures only the first words. Each culture must be a group of its own.
+  std::vector<Conversation> prompts;
+  for (const char* culture : {"Kenyan", "German"})
+    for (const char* q : {"Family?", "Trust in neighbours?", "Church?"})
+      prompts.push_back({{"system", std::string("You are a real person with a ") + culture +
+                                        " cultural background. Answer the survey honestly."},
+                         {"user", std::string("Choose the option that fits your values.\n") + q}});
+  const Generator gen = generator_make(16, true);
+  std::vector<std::vector<int>> enc;
+  for (const auto& p : prompts) enc.push_back(gen.encode(p));
+  const auto common = [](const std::vector<int>& a, const std::vector<int>& b) {
+    std::size_t n = 0;
+    while (n < std::min(a.size(), b.size()) && a[n] == b[n]) ++n;
+    return static_cast<int64_t>(n);
+  };
+  REQUIRE(common(enc[0], enc[5]) >= 8);
+  const OptionScores s = gen.score_options(prompts, {{"1", "2"}});
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    int64_t expected = std::numeric_limits<int64_t>::max();
+    for (std::size_t j = 0; j < prompts.size(); ++j)
+      if (j != i && j / 3 == i / 3) expected = std::min(expected, common(enc[i], enc[j]));
+    CHECK(s.reused_tokens[i] == expected);
+    CHECK(s.reused_tokens[i] > common(enc[0], enc[5]));
+  }
+  const OptionScores plain = generator_make(16, false).score_options(prompts, {{"1", "2"}});
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    CHECK(plain.reused_tokens[i] == 0);
+    CHECK(std::abs(plain.probs[i][0] - s.probs[i][0]) < 1e-4);
+  }
 }

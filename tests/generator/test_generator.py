@@ -204,3 +204,36 @@ def test_llama2_leading_space_and_multi_token_labels(shared_dir, tmp_path):
         np.testing.assert_allclose(scores.logprobs[i, :], expected, atol=1e-4)
     one = culturespa.Generator(model, tokenizer, chat_format="llama2", batch_size=1, prefix_reuse=False)
     np.testing.assert_allclose(one.score_options(prompts, labels).probs, scores.probs, atol=1e-4)
+
+
+def _common_start(a, b):
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def test_prefix_groups_follow_the_longest_shared_start(parts):
+    # Two cultures' system prompts share their first words; within a culture
+    # the system prompt and the instruction line are shared. Each culture
+    # must become its own group (not one group behind the shared words).
+    system = "You are a real person with a {} cultural background. Answer the survey honestly."
+    questions = ["How important is family?", "Is trust in neighbours high?", "Do you go to church?",
+                 "Is work important in life?"]
+    prompts, cultures = [], []
+    for culture in ("Kenyan", "German"):
+        for q in questions:
+            prompts.append([{"role": "system", "content": system.format(culture)},
+                            {"role": "user", "content": "Choose the option that fits your values.\n" + q}])
+            cultures.append(culture)
+    labels = ["1", "2", "3"]
+    gen = make(parts)
+    enc = [gen.encode(p) for p in prompts]
+    assert _common_start(enc[0], enc[-1]) >= 8  # the cultures share more than min_prefix_tokens
+    got = gen.score_options(prompts, labels)
+    for i, culture in enumerate(cultures):
+        expected = min(_common_start(enc[i], enc[j]) for j in range(len(prompts)) if j != i and cultures[j] == culture)
+        assert got.reused_tokens[i] == expected > _common_start(enc[0], enc[-1])
+    plain = make(parts, prefix_reuse=False).score_options(prompts, labels)
+    assert list(plain.reused_tokens) == [0] * len(prompts)
+    np.testing.assert_allclose(got.probs, plain.probs, atol=1e-4)

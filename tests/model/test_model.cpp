@@ -1,6 +1,7 @@
 #include "culturespa/core/error.h"
 #include "culturespa/model/config.h"
 #include "culturespa/model/model.h"
+#include "culturespa/model/runtime.h"
 #include "culturespa/model/safetensors.h"
 #include "culturespa/model/testing.h"
 
@@ -148,4 +149,68 @@ TEST_CASE("bad checkpoints raise errors naming the file and the tensor or field"
   std::filesystem::remove(dir + "/model.safetensors");
   std::filesystem::create_directory(dir + "/model.safetensors");
   CHECK_THROWS_AS(Model(dir), FileError);
+}
+
+// The fused CPU kernels (with each matmul backend) against the plain LibTorch
+// operations, on what exercises them: GQA groups, a sliding window, q/k
+// norms, biases, head sizes with and without a compiled specialisation,
+// prompts longer than one attention work item, padding, several logits per
+// row in any order, batches on both sides of the skinny-matmul limit, decode.
+TEST_CASE("the fused CPU path computes what the LibTorch operations compute") {
+  struct Variant {
+    const char* name;
+    TestCheckpointOptions options;
+  };
+  std::vector<Variant> variants(4);
+  variants[0].name = "llama-hd64";
+  variants[0].options.hidden_size = 128;
+  variants[0].options.num_attention_heads = 2;
+  variants[0].options.num_key_value_heads = 1;
+  variants[1].name = "mistral-window";
+  variants[1].options.architecture = "MistralForCausalLM";
+  variants[1].options.sliding_window = 7;
+  variants[2].name = "qwen3-hd24";
+  variants[2].options.architecture = "Qwen3ForCausalLM";
+  variants[2].options.head_dim = 24;
+  variants[3].name = "qwen2-bias";
+  variants[3].options.architecture = "Qwen2ForCausalLM";
+  variants[3].options.attention_bias = true;
+  for (const Variant& v : variants) {
+    DYNAMIC_SECTION(v.name) {
+      const std::string dir = write_checkpoint(std::string("model-fused-") + v.name, v.options);
+      ModelOptions plain_options;
+      plain_options.cpu_kernels = false;
+      const Model plain(dir, plain_options);
+      for (const char* backend : {"blas", "onednn"}) {
+        ModelOptions fused_options;
+        fused_options.cpu_matmul = backend;
+        if (std::string(backend) == "onednn" && !runtime_info().onednn) {
+          CHECK_THROWS_AS(Model(dir, fused_options), ConfigError);
+          continue;
+        }
+        const Model fused(dir, fused_options);
+        CHECK(fused.compute_path().find(backend == std::string("blas") ? "BLAS" : "oneDNN") != std::string::npos);
+        CHECK(plain.compute_path() == "LibTorch operations");
+        for (const int64_t batch : {int64_t{3}, int64_t{70}}) {
+          const at::Tensor ids = at::randint(0, 256, {batch, 41}, at::kLong);
+          at::Tensor lengths = at::randint(1, 42, {batch}, at::kLong);
+          lengths[0] = 41;
+          const at::Tensor logits_at = at::stack({lengths - 1, at::zeros({batch}, at::kLong), (lengths - 1) / 2}, 1);
+          KVCache plain_cache = plain.cache_create(batch, 48), fused_cache = fused.cache_create(batch, 48);
+          CHECK(max_diff(plain.forward(ids, lengths, &plain_cache, logits_at),
+                         fused.forward(ids, lengths, &fused_cache, logits_at)) < 1e-4);
+          plain_cache.copy_prefix(0, {1}, 20);
+          fused_cache.copy_prefix(0, {1}, 20);
+          for (int step = 0; step < 3; ++step) {
+            const at::Tensor next = at::randint(0, 256, {batch, 1}, at::kLong);
+            CHECK(max_diff(plain.forward(next, {}, &plain_cache), fused.forward(next, {}, &fused_cache)) < 1e-4);
+          }
+          CHECK(plain_cache.lengths() == fused_cache.lengths());
+        }
+      }
+    }
+  }
+  ModelOptions bad;
+  bad.cpu_matmul = "mkl";
+  CHECK_THROWS_WITH(Model(write_checkpoint("model-fused-bad"), bad), Contains("cpu_matmul") && Contains("mkl"));
 }

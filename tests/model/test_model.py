@@ -250,3 +250,40 @@ def test_forward_argument_errors(tmp_path_factory):
         culturespa.Model(path, device="tpu")
     with pytest.raises(ValueError, match="dtype"):
         culturespa.Model(path, dtype="int8")
+
+
+@pytest.mark.skipif(DEVICE != "cpu" or DTYPE != "float32", reason="the fused kernels run float32 on CPU")
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("cpu_matmul", ["blas", "onednn"])
+def test_fused_cpu_path_matches_libtorch_operations(tmp_path_factory, variant, cpu_matmul):
+    if cpu_matmul == "onednn" and not culturespa.runtime_info()["onednn"]:
+        pytest.skip("this LibTorch has no oneDNN")
+    path = _checkpoint(tmp_path_factory, variant)
+    plain = _model(path, cpu_kernels=False)
+    fused = _model(path, cpu_matmul=cpu_matmul)
+    assert plain.compute_path == "LibTorch operations"
+    assert ("oneDNN" if cpu_matmul == "onednn" else "BLAS") in fused.compute_path
+    g = torch.Generator().manual_seed(11)
+    for batch in (2, 67):  # both sides of the 64-row limit of the skinny matmul
+        ids = torch.randint(0, 256, (batch, 37), generator=g)
+        lengths = torch.randint(1, 38, (batch,), generator=g)
+        lengths[0] = 37
+        logits_at = torch.stack([lengths - 1, torch.zeros_like(lengths), (lengths - 1) // 2], dim=1)
+        caches = [m.cache_create(batch, 45) for m in (plain, fused)]
+        outs = [m.forward(ids, lengths=lengths, cache=c, logits_at=logits_at) for m, c in zip((plain, fused), caches)]
+        assert (outs[0] - outs[1]).abs().max().item() <= TOL
+        for c in caches:
+            c.copy_prefix(0, [1], 17)
+        for _ in range(3):
+            nxt = torch.randint(0, 256, (batch, 1), generator=g)
+            outs = [m.forward(nxt, cache=c) for m, c in zip((plain, fused), caches)]
+            assert (outs[0] - outs[1]).abs().max().item() <= TOL
+        assert caches[0].lengths == caches[1].lengths
+
+
+def test_cpu_matmul_option_is_checked(tmp_path_factory):
+    path = _checkpoint(tmp_path_factory, "llama")
+    with pytest.raises(ValueError, match="cpu_matmul 'mkl'"):
+        culturespa.Model(path, cpu_matmul="mkl")
+    info = culturespa.runtime_info()
+    assert isinstance(info["blas_core_outdated"], bool) and isinstance(info["onednn"], bool)

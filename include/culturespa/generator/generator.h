@@ -74,6 +74,7 @@ struct OptionScores {
   std::vector<double> allowed_mass;           // per prompt: total probability of the labels
   std::vector<int64_t> argmax;                // per prompt: index of the most probable label
   std::vector<std::vector<std::vector<int>>> label_tokens;  // per prompt and label: the tokens scored
+  std::vector<int64_t> reused_tokens;         // per prompt: tokens read from a shared prefix's cache, not computed
 };
 
 struct ContinuationScore {

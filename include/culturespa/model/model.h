@@ -38,6 +38,12 @@ struct ModelOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
   std::string dtype = "";      // compute dtype: "float32", "float16", "bfloat16"; "" = float32 on CPU, bfloat16 on CUDA
   int threads = 0;             // LibTorch intra-op threads; 0 = leave runtime_init()'s setting
+  bool cpu_kernels = true;     // float32 on CPU: culturespa's fused kernels; false = plain LibTorch operations
+  // float32 on CPU with cpu_kernels: the library for matrix products of more
+  // than 64 rows. "auto" = oneDNN when OpenBLAS runs outdated kernels for the
+  // CPU (RuntimeInfo::blas_core_outdated) and LibTorch has oneDNN, else
+  // "blas" (LibTorch's BLAS); "onednn" forces oneDNN (ConfigError without it).
+  std::string cpu_matmul = "auto";
 };
 
 // Per-sequence keys and values of every layer, preallocated for `capacity`
@@ -88,6 +94,9 @@ class Model {
   const std::string& path() const noexcept;
   std::string device() const;  // "cpu", "cuda:0"
   std::string dtype() const;   // "float32", ...
+  // What runs the forward pass: "fused CPU kernels, oneDNN matmul", "fused CPU
+  // kernels, BLAS matmul" or "LibTorch operations".
+  std::string compute_path() const;
   // Bytes of the weights as loaded (in the compute dtype).
   int64_t weight_bytes() const;
 

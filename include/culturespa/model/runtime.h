@@ -21,6 +21,16 @@ struct RuntimeInfo {
   int num_threads = 0;             // LibTorch intra-op threads in use
   int hardware_threads = 0;        // cores the OS reports
   bool mkl = false;
+  bool onednn = false;             // LibTorch carries oneDNN (MKL-DNN)
+  // OpenBLAS's kernel set for this CPU (openblas_get_corename(), e.g.
+  // "Haswell", "SkylakeX"); "" for other BLAS libraries.
+  std::string blas_core;
+  // True when OpenBLAS runs kernels older than the CPU supports, e.g.
+  // "Prescott" on an AVX-512 CPU whose model a virtual machine hides:
+  // several times slower matrix products. Setting OPENBLAS_CORETYPE (e.g.
+  // SkylakeX, Haswell) before the process starts fixes it for every library;
+  // culturespa's own CPU matrix products switch to oneDNN (ModelOptions::cpu_matmul).
+  bool blas_core_outdated = false;
   std::vector<std::string> devices;  // "cpu", then "cuda:0", ...
 };
 
