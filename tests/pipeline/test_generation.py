@@ -249,3 +249,39 @@ def test_generation_file_feeds_the_filter(tmp_path, capsys):
     assert cli.main(["filter", "--input", str(stage), "--output", str(tmp_path / "kept.json")]) == 0
     assert "input                  10" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "kept.json").read_text())) == 10
+
+
+def test_ctrl_c_keeps_finished_runs(tmp_path):
+    import signal
+
+    calls = []
+
+    def scores(prompts, labels):
+        calls.append(1)
+        if len(calls) == 3:  # Ctrl-C while the second culture is being answered
+            signal.raise_signal(signal.SIGINT)
+        return canned_scores(prompts, labels)
+
+    answerer = culturespa.QuestionAnswerer(replies=lambda p, s, o: [""] * len(p), scores=scores,
+                                           cultures=["KEN", "USA"])
+    with pytest.raises(KeyboardInterrupt):
+        answerer.answer(QUESTIONS, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers_culture_aware_KEN_0.json",
+                                                          "answers_culture_unaware_0.json"]
+    result = answerer.answer(QUESTIONS, tmp_path)
+    assert [r["resumed"] for r in result.runs] == [True, True, False]
+
+
+def test_cli_reports_an_interrupted_run(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from culturespa import cli
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(culturespa.QuestionAnswerer, "answer", interrupted)
+    bank = tmp_path / "bank.json"
+    bank.write_text(json.dumps(QUESTIONS))
+    code = cli.main(["answer", "--model", str(tiny_model_dir), "--chat-format", "chatml", "--questions", str(bank),
+                     "--output", str(tmp_path / "out")])
+    assert code == 130
+    assert "finished work is kept" in capsys.readouterr().err
