@@ -13,11 +13,12 @@ tokenizer, e.g. `culturespa model path smollm2-135m-instruct`):
   contrast   the reference rule and the distributional rule on 1,000
              questions x 18 cultures of synthetic answers (measured in full)
 
-Generation and answering are MEASURED ON A SUBSET (--gen-attempts attempts
-of up to --gen-tokens new tokens; --questions questions x --cultures
-cultures + the unaware run) AND SCALED linearly to 1,000 questions x 18
-cultures and, for generation, to the reference's 256-token cap; the output
-says which figures are scaled. Random weights rarely emit an end-of-sequence
+Generation and answering are MEASURED ON A SUBSET (--gen-attempts attempts,
+one round, of up to --gen-tokens new tokens; --questions questions x
+--cultures cultures + the unaware run) AND SCALED linearly to 1,000
+questions (attempts) x 18 cultures; the output says which figures are
+scaled. A --gen-tokens below the reference's 256 is scaled to 256 from a
+second, 1-token run that times the prompt pass. Random weights rarely emit an end-of-sequence
 token, so sampled replies run to their token cap (a real model stops
 earlier), and they write no parseable JSON, so generation is timed per
 attempt, not per accepted question.
@@ -117,13 +118,14 @@ def main() -> None:
     parser.add_argument("--chat-format", default=None, help="chat format for --checkpoint (default: its template)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--questions", type=int, default=8,
-                        help="questions answered per run (measured; default 8 keeps the run near 5 minutes)")
+    parser.add_argument("--questions", type=int, default=16, help="questions answered per run (measured)")
     parser.add_argument("--cultures", type=int, default=3, help="culture-aware runs measured (+ the unaware run)")
-    parser.add_argument("--gen-attempts", type=int, default=2, help="generation attempts measured (one round)")
-    parser.add_argument("--gen-tokens", type=int, default=64,
-                        help="new-token cap of the measured generation (scaled to the reference's 256)")
-    parser.add_argument("--answer-tokens", type=int, default=16, help="new-token cap of sampled answers")
+    parser.add_argument("--gen-attempts", type=int, default=4, help="generation attempts measured (one round)")
+    parser.add_argument("--gen-tokens", type=int, default=256,
+                        help="new-token cap of the measured generation (the reference's 256; a smaller cap is "
+                             "scaled to 256)")
+    parser.add_argument("--answer-tokens", type=int, default=32,
+                        help="new-token cap of sampled answers (QuestionAnswerer's default)")
     parser.add_argument("--workdir", default=None, help="keeps the random checkpoint between runs")
     args = parser.parse_args()
 
@@ -159,19 +161,24 @@ def main() -> None:
                                             max_new_tokens=max_new_tokens)
         return timed(lambda: qgen.generate(topics))
 
-    # Two runs, 1 and gen_tokens new tokens: the prompt pass and the cost per
-    # new token apart, so the 256-token figure scales only the decoding.
-    prompt_seconds, _, _ = generation(1)
     seconds, cpu, result = generation(args.gen_tokens)
     counts = result.counts()
-    per_token = max(seconds - prompt_seconds, 0.0) / max(args.gen_tokens - 1, 1)
-    per_attempt = (prompt_seconds + per_token * 255) / counts["attempts"]
-    print(f"\ngenerate: {counts['attempts']} attempts (one round) MEASURED: {prompt_seconds:.1f} s with 1 new token, "
-          f"{seconds:.1f} s with <= {args.gen_tokens} ({cpu / counts['attempts']:.1f} CPU-s/attempt); replies: "
-          f"strict {counts['strict']}, tolerant {counts['tolerant']}, unparseable {counts['unparseable']}")
-    print(f"  SCALED  to 256 new tokens (prompt pass + 255 x the measured cost per token), per 1,000 attempts: "
-          f"{human(per_attempt * 1000)}\n          (= per 1,000 questions when every reply parses; 13 topics x 1,000 "
-          f"as the reference: {human(per_attempt * 13000).strip()})")
+    print(f"\ngenerate: {counts['attempts']} attempts (one round, <= {args.gen_tokens} new tokens) MEASURED in "
+          f"{seconds:.1f} s ({cpu / counts['attempts']:.1f} CPU-s/attempt); replies: strict {counts['strict']}, "
+          f"tolerant {counts['tolerant']}, unparseable {counts['unparseable']}")
+    if args.gen_tokens >= 256:
+        per_attempt = seconds / counts["attempts"]
+        how = "SCALED  per 1,000 attempts"
+    else:
+        # A second run with 1 new token times the prompt pass, so that only
+        # the decoding is scaled to 256 tokens.
+        prompt_seconds, _, _ = generation(1)
+        per_token = max(seconds - prompt_seconds, 0.0) / max(args.gen_tokens - 1, 1)
+        per_attempt = (prompt_seconds + per_token * 255) / counts["attempts"]
+        how = (f"SCALED  to 256 new tokens (prompt pass {prompt_seconds:.1f} s + 255 x the measured cost per "
+               f"token), per 1,000 attempts")
+    print(f"  {how}: {human(per_attempt * 1000)}\n          (= per 1,000 questions when every reply parses; "
+          f"13 topics x 1,000 as the reference: {human(per_attempt * 13000).strip()})")
 
     # --- answering ----------------------------------------------------------
     questions, source = bench_questions(culturespa, args.questions)

@@ -135,7 +135,9 @@ def main() -> int:
     detected = culturespa.ContrastDetector(rule="distributional", jsd_threshold=threshold).detect(
         filtered.questions, answered.unaware, answered.aware)
     detected.save(work / "pairs.jsonl")
-    largest = max((p["score"] for p in detected.pairs), default=0.0)
+    unaware_by_id = {a["question_id"]: a["distribution"] for a in answered.unaware}
+    largest = max(pipeline.jensen_shannon_divergence(a["distribution"], unaware_by_id[a["question_id"]])
+                  for answers in answered.aware.values() for a in answers)
     print(f"4. contrast (JSD >= {threshold}; largest JSD {largest:.2e} bits"
           + ("; random weights barely react to the culture, so threshold 0 keeps every pair to show the format"
              if not args.model and args.jsd_threshold is None else "") + "):")
