@@ -41,5 +41,7 @@ void register_question_filter(py::module_& m);
 void register_contrast(py::module_& m);
 void register_stage_files(py::module_& m);
 void register_dataset_export(py::module_& m);
+void register_question_generator(py::module_& m);
+void register_answering(py::module_& m);
 
 }  // namespace culturespa::bindings

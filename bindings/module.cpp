@@ -27,4 +27,6 @@ PYBIND11_MODULE(_core, m) {
   register_contrast(m);
   register_stage_files(m);
   register_dataset_export(m);
+  register_question_generator(m);
+  register_answering(m);
 }

@@ -578,7 +578,9 @@ struct Generator::Impl {
       if (o.min_p > 0.0) probs.masked_fill_(probs < probs.narrow(1, 0, 1) * o.min_p, 0.0);
       const at::Tensor cumulative = probs.cumsum(-1);
       std::vector<double> draws;
-      for (const Sequence* s : seqs) draws.push_back(uniform_at(o.seed, s->index, s->generated.size()));
+      for (const Sequence* s : seqs)
+        draws.push_back(o.prompt_seeds.empty() ? uniform_at(o.seed, s->index, s->generated.size())
+                                               : uniform_at(o.prompt_seeds[s->index], 0, s->generated.size()));
       const at::Tensor target =
           at::tensor(draws, at::kDouble).to(device, at::kFloat).unsqueeze(1) * cumulative.narrow(1, vocab - 1, 1);
       const at::Tensor rank = (cumulative <= target).sum(-1, true).clamp_max(vocab - 1);
@@ -597,6 +599,9 @@ struct Generator::Impl {
                                        const ProgressCallback& progress, const TokenCallback& on_token,
                                        const Prefix* prefix) const {
     options_check(o);
+    if (!o.prompt_seeds.empty() && o.prompt_seeds.size() != prompts.size())
+      throw ValueError("GenerateOptions: prompt_seeds has " + std::to_string(o.prompt_seeds.size()) +
+                       " seeds for " + std::to_string(prompts.size()) + " prompts");
     std::vector<GenerateResult> results(prompts.size());
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       prompt_check(prompts[i], i);

@@ -27,7 +27,9 @@ from .pipeline import (
     ContrastDetector,
     ContrastResult,
     FilterResult,
+    QuestionAnswerer,
     QuestionFilter,
+    QuestionGenerator,
     export_dataset,
 )
 from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
@@ -71,7 +73,9 @@ __all__ = [
     "Prompts",
     "Question",
     "ScoreReport",
+    "QuestionAnswerer",
     "QuestionFilter",
+    "QuestionGenerator",
     "SentencePieceModel",
     "Survey",
     "SurveyPrompt",

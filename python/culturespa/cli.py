@@ -314,6 +314,82 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_generator(args: argparse.Namespace):
+    """The Generator over the checkpoint folder of --model (tokenizer files in the same folder)."""
+    import culturespa
+
+    model = culturespa.Model(args.model, threads=args.threads or None)
+    tokenizer = culturespa.Tokenizer.from_folder(args.model)
+    return culturespa.Generator(model, tokenizer, chat_format=args.chat_format, batch_size=args.batch_size)
+
+
+def _survey_path(args: argparse.Namespace) -> str:
+    import os
+
+    survey = args.survey or os.environ.get("CULTURESPA_SURVEY")
+    if not survey:
+        raise ValueError("no survey for the seed questions: give --survey DIR (or set CULTURESPA_SURVEY)")
+    return survey
+
+
+def _interrupted(what: str) -> int:
+    print(f"interrupted: finished work is kept in {what}; run the same command again to resume",
+          file=sys.stderr)
+    return 130
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import culturespa
+    from culturespa import pipeline
+    from culturespa.survey import question_bank_save
+
+    if args.seeds:  # the seeds' own topics (their `class`), in order of first appearance
+        seeds = _load_questions(args.seeds)
+        names = args.topics or list(dict.fromkeys(q.topic for q in seeds if q.topic))
+        topics = [(name, [q for q in seeds if q.topic == name]) for name in names]
+    else:
+        survey = culturespa.Survey.load(_survey_path(args))
+        topics = pipeline.generation_topics(survey, args.topics or None)
+    qgen = culturespa.QuestionGenerator(
+        _load_generator(args), questions_per_topic=args.per_topic, round_size=args.round_size,
+        max_attempts_per_topic=args.max_attempts, seed=args.seed, tolerant_json=args.tolerant_json,
+        max_new_tokens=args.max_new_tokens)
+    try:
+        result = qgen.generate(topics, args.output, progress=args.progress or None)
+    except KeyboardInterrupt:
+        return _interrupted(args.output)
+    print(f"{'topic':52s} {'accepted':>8s} {'resumed':>7s} {'attempts':>8s} {'strict':>6s} "
+          f"{'tolerant':>8s} {'unparseable':>11s}")
+    for t in result.report:
+        print(f"{t['topic'][:52]:52s} {t['accepted']:8d} {t['resumed']:7d} {t['attempts']:8d} {t['strict']:6d} "
+              f"{t['tolerant']:8d} {t['unparseable']:11d}" + ("  (attempt limit reached)" if t["exhausted"] else ""))
+    if args.bank:
+        question_bank_save(result.questions, args.bank)
+        print(f"question bank ({len(result.questions)} questions, Q0..): {args.bank}")
+    return 0 if all(not t["exhausted"] for t in result.report) else 1
+
+
+def _answer(args: argparse.Namespace) -> int:
+    import culturespa
+    from culturespa import pipeline
+
+    questions = (pipeline.load_generated_questions([args.questions]) if args.questions.endswith(".jsonl")
+                 else _load_questions(args.questions))
+    answerer = culturespa.QuestionAnswerer(
+        _load_generator(args), mode=args.mode, cultures=args.cultures or None, unaware=not args.no_unaware,
+        temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,
+        name=args.name)
+    try:
+        result = answerer.answer(questions, args.output, progress=args.progress or None)
+    except KeyboardInterrupt:
+        return _interrupted(args.output)
+    print(f"{'run':10s} {'questions':>9s} {'parsed':>6s}  file")
+    for run in result.runs:
+        print(f"{run['culture'] or 'unaware':10s} {run['questions']:9d} {run['parsed']:6d}  {run['path']}"
+              + ("  (kept)" if run["resumed"] else ""))
+    return 0
+
+
 def _write_json_atomic(path: str, document) -> None:
     import os
     import tempfile
@@ -327,7 +403,54 @@ def _write_json_atomic(path: str, document) -> None:
     os.replace(temporary, path)
 
 
+def _add_model_arguments(parser) -> None:
+    parser.add_argument("--model", required=True,
+                        help="checkpoint folder with its tokenizer (e.g. `culturespa model path smollm2-135m-instruct`)")
+    parser.add_argument("--chat-format", default=None, help="chat format (default: the tokenizer's template)")
+    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default 16)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: LibTorch's choice)")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
 def _add_pipeline_commands(sub) -> None:
+    gen = sub.add_parser("generate", help="have a model write survey questions per topic (self-instruct)",
+                         description="Appends accepted questions to the JSONL stage file as they come; "
+                                     "rerun the same command to resume a stopped run.")
+    _add_model_arguments(gen)
+    gen.add_argument("--output", required=True, help="generation stage file (JSONL), resumed when it exists")
+    gen.add_argument("--survey", default=None,
+                     help="survey whose topics and questions seed the prompts (default: $CULTURESPA_SURVEY)")
+    gen.add_argument("--topics", nargs="*", default=[], help="topic names (default: all of the survey's)")
+    gen.add_argument("--seeds", help="seed questions instead of a survey's (a question bank; each `class` is a topic)")
+    gen.add_argument("--per-topic", type=int, default=1000, help="questions per topic (default 1000)")
+    gen.add_argument("--round-size", type=int, default=16, help="prompts in flight at once (default 16)")
+    gen.add_argument("--max-attempts", type=int, default=0,
+                     help="attempts per topic before giving up (default 0: 20 x per-topic + round size)")
+    gen.add_argument("--max-new-tokens", type=int, default=256)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--tolerant-json", action="store_true",
+                     help="also keep replies only the tolerant parser reads (code fences, prose, single quotes)")
+    gen.add_argument("--bank", help="also write the accepted questions as one question bank (JSON, Q0..)")
+    gen.set_defaults(run=_generate)
+
+    ans = sub.add_parser("answer", help="answer questions culture-unaware and as each culture",
+                         description="One answer file per run in --output; runs whose file exists are kept, "
+                                     "so rerunning resumes.")
+    _add_model_arguments(ans)
+    ans.add_argument("--questions", required=True,
+                     help="questions: a bank (JSON), a generation stage file (JSONL) or a survey")
+    ans.add_argument("--output", required=True, help="folder of answer files")
+    ans.add_argument("--mode", default="scored", choices=["scored", "sampled"],
+                     help="scored: option distributions (default); sampled: replies as the reference")
+    ans.add_argument("--cultures", nargs="*", default=[], help="culture codes (default: the 18)")
+    ans.add_argument("--no-unaware", action="store_true", help="skip the culture-unaware run")
+    ans.add_argument("--temperature", type=float, default=0.6)
+    ans.add_argument("--top-p", type=float, default=0.9)
+    ans.add_argument("--max-new-tokens", type=int, default=32)
+    ans.add_argument("--seed", type=int, default=0)
+    ans.add_argument("--name", default="answers", help="file-name stem (default answers)")
+    ans.set_defaults(run=_answer)
+
     flt = sub.add_parser("filter", help="filter generated questions (reference rules + options)")
     flt.add_argument("--input", nargs="+", required=True,
                      help="question-bank files, merged in this order and renumbered Q0..")

@@ -1,5 +1,7 @@
-"""The self-pluralising data pipeline's model-free stages (the C++ pipeline layer).
+"""The self-pluralising data pipeline (the C++ pipeline layer).
 
+``QuestionGenerator`` has a model write survey questions per topic,
+``QuestionAnswerer`` has it answer them culture-unaware and as each culture,
 ``QuestionFilter`` cleans a bank of generated questions, ``ContrastDetector``
 finds the culture-related (question, culture) pairs in culture-aware vs
 culture-unaware answers, and ``export_dataset`` writes them as training sets
@@ -16,11 +18,17 @@ from . import _core
 from ._core import (
     Question,
     answer_file_load,
+    answer_file_save,
     contrast_pairs_load,
     contrast_pairs_save,
     culture_from_file_name,
     dataset_hash_unit,
+    generated_question_parse,
+    generated_questions_load,
+    generated_questions_merged,
+    generation_topics_from_survey,
     jensen_shannon_divergence,
+    pipeline_seed,
     question_bank_load,
     questions_merge_renumber,
 )
@@ -32,6 +40,16 @@ AnswerRecords = Iterable[Mapping]
 PromptBuilder = Callable[[Question, str], Sequence]
 
 __all__ = [
+    "AnswerResult",
+    "GenerationResult",
+    "QuestionAnswerer",
+    "QuestionGenerator",
+    "answer_file_save",
+    "generated_question_parse",
+    "generated_questions_load",
+    "generated_questions_merged",
+    "generation_topics",
+    "pipeline_seed",
     "ContrastDetector",
     "ContrastResult",
     "FilterResult",
@@ -50,9 +68,188 @@ __all__ = [
 
 
 def load_generated_questions(paths: Iterable[Union[str, os.PathLike]]) -> List[Question]:
-    """Reads question-bank files in the given order and renumbers the merged
-    list Q0..Q<n-1>, as the reference merges its 13 topic files."""
-    return questions_merge_renumber([question_bank_load(os.fspath(p)) for p in paths])
+    """Reads question-bank files (JSON lists, e.g. the reference's topic
+    files) or generation stage files (``.jsonl`` from ``QuestionGenerator``)
+    in the given order and renumbers the merged list Q0..Q<n-1>, as the
+    reference merges its 13 topic files."""
+    banks = []
+    for p in paths:
+        path = os.fspath(p)
+        if path.endswith(".jsonl"):
+            banks.append(generated_questions_merged(path))
+        else:
+            banks.append(question_bank_load(path))
+    return questions_merge_renumber(banks)
+
+
+def generation_topics(survey=None, topics: Optional[Sequence[str]] = None):
+    """(name, seed questions) pairs: the survey's topics in order (the 13 WVS
+    topics for the WVS survey), each with its evaluated questions as seeds;
+    ``topics`` keeps only those named (in the given order)."""
+    if survey is None:
+        raise ValueError("generation_topics needs a survey (culturespa.Survey.wvs7(dir) or Survey.load(path))")
+    all_topics = generation_topics_from_survey(survey)
+    if topics is None:
+        return all_topics
+    by_name = dict(all_topics)
+    missing = [t for t in topics if t not in by_name]
+    if missing:
+        raise ValueError(f"topics {missing} are not topics of the survey (its topics: {list(by_name)})")
+    return [(t, by_name[t]) for t in topics]
+
+
+class GenerationResult:
+    """Accepted questions (dicts as the stage file holds them) and, per topic,
+    attempts and how replies parsed (strict / tolerant / unparseable)."""
+
+    def __init__(self, records: List[dict], report: List[dict]):
+        self.records = records
+        self.report = report
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    @property
+    def questions(self) -> List[Question]:
+        """The accepted questions merged in topic order and renumbered Q0.."""
+        by_topic: Dict[str, list] = {}
+        for r in self.records:
+            by_topic.setdefault(r["topic"], []).append(
+                {"Q_id": r["Q_id"], "question": r["question"], "option_lst": r["option_lst"],
+                 "class": r["topic"]})
+        return questions_merge_renumber(list(by_topic.values()))
+
+    def counts(self) -> Dict[str, int]:
+        """Totals over topics: attempts, strict, tolerant, unparseable, accepted, resumed."""
+        keys = ["attempts", "strict", "tolerant", "unparseable", "accepted", "resumed"]
+        return {k: sum(t[k] for t in self.report) for k in keys}
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.records)
+
+    def report_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.report)
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return (f"GenerationResult({c['accepted']} questions; {c['attempts']} attempts: strict {c['strict']}, "
+                f"tolerant {c['tolerant']}, unparseable {c['unparseable']})")
+
+
+def _core_generator(generator):
+    return None if generator is None else getattr(generator, "_generator", generator)
+
+
+class QuestionGenerator:
+    """Self-instruct question generation per topic, as the reference does:
+    the social-scientist system prompt, 5 examples (up to 2 accepted
+    generated questions of the topic, the rest seeds, shuffled), sampling at
+    temperature 0.9 / top-p 0.95 / 256 new tokens, replies read as JSON.
+
+    ``generator``: a ``culturespa.Generator``; or ``replies=f(prompts, seeds,
+    sampling) -> [str]`` for canned replies or another backend.
+    ``round_size`` prompts are in flight at once; the examples and sampling
+    seed of attempt a of topic t depend only on (seed, t, a) and the questions
+    accepted before its round. ``tolerant_json`` also keeps replies that only
+    the tolerant parser reads (code fences, prose around the JSON, single
+    quotes); both kinds are counted either way."""
+
+    def __init__(self, generator=None, *, replies: Optional[Callable] = None, questions_per_topic: int = 1000,
+                 round_size: int = 16, max_attempts_per_topic: int = 0, seed: int = 0,
+                 tolerant_json: bool = False, temperature: float = 0.9, top_p: float = 0.95,
+                 max_new_tokens: int = 256, examples: int = 5, seed_examples: int = 3, templates=None):
+        self._generator = _core.QuestionGenerator(
+            _core_generator(generator), replies=replies, questions_per_topic=questions_per_topic,
+            round_size=round_size, max_attempts_per_topic=max_attempts_per_topic, seed=seed,
+            tolerant_json=tolerant_json, temperature=temperature, top_p=top_p,
+            max_new_tokens=max_new_tokens, examples=examples, seed_examples=seed_examples,
+            templates=templates)
+
+    @property
+    def options(self) -> dict:
+        return self._generator.options
+
+    def generate(self, topics, stage_path: Optional[Union[str, os.PathLike]] = None, *,
+                 progress: ProgressArg = None) -> GenerationResult:
+        """``topics``: (name, seed questions) pairs (see ``generation_topics``)
+        or a ``Survey`` (all its topics). ``stage_path``: the JSONL stage file,
+        appended as questions come and resumed from when it exists."""
+        if hasattr(topics, "evaluated_questions"):
+            topics = generation_topics(topics)
+        records, report = self._generator._generate(
+            list(topics), "" if stage_path is None else os.fspath(stage_path), resolve_progress(progress))
+        return GenerationResult(records, report)
+
+    def attempt_prompt(self, topic: str, seeds, accepted, attempt: int) -> str:
+        """The user prompt of one attempt (for inspection)."""
+        return self._generator.attempt_prompt(topic, list(seeds), list(accepted), attempt)
+
+
+class AnswerResult:
+    """Answer records per run: ``unaware`` (a list) and ``aware`` ({culture:
+    list}), each record {"question_id", "reply", "distribution"}; ``runs``
+    says per run its file, whether it was resumed and how many replies parse."""
+
+    def __init__(self, unaware: List[dict], aware: Dict[str, List[dict]], runs: List[dict]):
+        self.unaware = unaware
+        self.aware = aware
+        self.runs = runs
+
+    def runs_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.runs)
+
+    def __repr__(self) -> str:
+        return f"AnswerResult({len(self.runs)} runs, {len(self.unaware) or len(next(iter(self.aware.values()), []))} questions)"
+
+
+class QuestionAnswerer:
+    """Answers questions culture-unaware and as each culture (the 18 by
+    default), one answer file per run in a folder; a run whose file exists is
+    kept (resume). ``mode="scored"``: option distributions from option
+    scoring (culturespa's way; ``answer`` is the argmax label);
+    ``mode="sampled"``: sampled replies (the reference's way: temperature
+    0.6, top-p 0.9), parsed later by the contrast rule.
+
+    ``generator``: a ``culturespa.Generator``; or ``replies=f(prompts, seeds,
+    sampling)`` and ``scores=f(prompts, labels) -> [[p, ...]]`` callables."""
+
+    def __init__(self, generator=None, *, replies: Optional[Callable] = None, scores: Optional[Callable] = None,
+                 mode: str = "scored", cultures: Optional[Sequence] = None, unaware: bool = True,
+                 temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 32, seed: int = 0,
+                 name: str = "answers", templates=None):
+        self._answerer = _core.QuestionAnswerer(
+            _core_generator(generator), replies=replies, scores=scores, mode=mode,
+            cultures=None if cultures is None else list(cultures), unaware=unaware, temperature=temperature,
+            top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, name=name, templates=templates)
+
+    @property
+    def mode(self) -> str:
+        return self._answerer.mode
+
+    @property
+    def cultures(self) -> List[str]:
+        return self._answerer.cultures
+
+    def path(self, output_dir: Union[str, os.PathLike], culture: str = "") -> str:
+        """The answer file of a run ("" = culture-unaware)."""
+        return self._answerer.path(os.fspath(output_dir), culture)
+
+    def answer(self, questions: Iterable[QuestionRecord], output_dir: Union[str, os.PathLike], *,
+               progress: ProgressArg = None) -> AnswerResult:
+        """Answers every run into ``output_dir``; ContrastDetector().detect(
+        questions, result.unaware, result.aware) takes the result."""
+        unaware, aware, runs = self._answerer._answer(list(questions), os.fspath(output_dir),
+                                                      resolve_progress(progress))
+        return AnswerResult(unaware, aware, runs)
 
 
 class FilterResult:

@@ -172,6 +172,30 @@ TEST_CASE("generator: sampling is reproducible per (seed, prompt) and varies wit
   CHECK(differ >= 8);
 }
 
+TEST_CASE("generator: prompt_seeds give each prompt its own stream, whatever the call it is in") {
+  const auto prompts = prompts_mixed();
+  GenerateOptions o;
+  o.max_new_tokens = 8;
+  o.temperature = 0.9;
+  for (std::size_t i = 0; i < prompts.size(); ++i) o.prompt_seeds.push_back(1000 + 7 * i);
+  const auto all = generator_make(16, true).generate(prompts, o);
+  // Prompt 5 alone, with its seed, samples the same tokens.
+  GenerateOptions alone = o;
+  alone.prompt_seeds = {o.prompt_seeds[5]};
+  const auto single = generator_make(1, false).generate(std::vector<Conversation>{prompts[5]}, alone);
+  CHECK(single[0].tokens == all[5].tokens);
+  // Without prompt_seeds, the (seed, index) streams differ from these.
+  std::size_t differ = 0;
+  GenerateOptions indexed_options = o;
+  indexed_options.prompt_seeds.clear();
+  indexed_options.seed = 1000;
+  const auto indexed = generator_make(16, true).generate(prompts, indexed_options);
+  for (std::size_t i = 1; i < prompts.size(); ++i) differ += indexed[i].tokens != all[i].tokens;
+  CHECK(differ >= 8);
+  o.prompt_seeds.pop_back();
+  CHECK_THROWS_AS(generator_make(4, true).generate(prompts, o), ValueError);
+}
+
 TEST_CASE("generator: option scores equal a manual forward and softmax, across batch configurations") {
   const auto prompts = prompts_mixed();
   const std::vector<std::string> names = {"1", "2", "3", "10"};  // "10" is two tokens here

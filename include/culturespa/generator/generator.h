@@ -47,6 +47,10 @@ struct GenerateOptions {
   std::optional<std::vector<int>> stop_ids;  // unset = the tokenizer's stop_ids() and the chat format's end-of-turn tokens
   std::vector<std::string> stop_strings;     // end when the decoded text contains one (cut before it)
   uint64_t seed = 0;                // prompt i samples from a stream that depends only on (seed, i)
+  // When not empty (one per prompt): prompt i samples from the stream of
+  // (prompt_seeds[i], 0) instead, so a caller can give each prompt a seed of
+  // its own (e.g. one per attempt) whatever the call it travels in.
+  std::vector<uint64_t> prompt_seeds;
   bool logprobs = false;            // also return each new token's log-probability under the model
 };
 

@@ -1,0 +1,171 @@
+#include "culturespa/pipeline/answering.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "culturespa/core/error.h"
+#include "culturespa/core/logging.h"
+#include "culturespa/survey/answer_parser.h"
+
+namespace culturespa {
+
+using nlohmann::ordered_json;
+
+const char* answer_mode_name(AnswerMode mode) {
+  return mode == AnswerMode::sampled ? "sampled" : "scored";
+}
+
+AnswerMode answer_mode_from_name(const std::string& name) {
+  if (name == "sampled") return AnswerMode::sampled;
+  if (name == "scored") return AnswerMode::scored;
+  throw ValueError("unknown answer mode \"" + name + "\" (sampled, scored)");
+}
+
+std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options) {
+  const std::string file = culture.empty() ? options.name + "_culture_unaware_0.json"
+                                           : options.name + "_culture_aware_" + culture + "_0.json";
+  return (std::filesystem::path(dir) / file).string();
+}
+
+void answer_file_save(const std::string& path, const std::vector<Question>& questions,
+                      const std::vector<ModelAnswer>& answers) {
+  if (questions.size() != answers.size())
+    throw ValueError(path + ": " + std::to_string(answers.size()) + " answers for " +
+                     std::to_string(questions.size()) + " questions");
+  ordered_json items = ordered_json::array();
+  for (std::size_t i = 0; i < questions.size(); ++i) {
+    const Question& q = questions[i];
+    const ModelAnswer& a = answers[i];
+    if (a.question_id != q.id)
+      throw ValueError(path + ": answer " + std::to_string(i) + " is for " + a.question_id + ", question " +
+                       std::to_string(i) + " is " + q.id);
+    ordered_json item{{"Q_id", q.id}, {"question", q.text}, {"option_lst", q.options}};
+    if (!q.topic.empty()) item["class"] = q.topic;
+    if (q.zero_based) item["zero_based"] = true;
+    item["answer"] = a.reply;
+    if (!a.distribution.empty()) item["distribution"] = a.distribution;
+    items.push_back(std::move(item));
+  }
+  file_write_atomic(path, items.dump(4) + "\n");
+}
+
+QuestionAnswerer::QuestionAnswerer(ReplySource& source, AnswerOptions options)
+    : source_(source), options_(std::move(options)) {
+  if (options_.cultures.empty() && !options_.unaware)
+    throw ValueError("answering: no runs (an empty cultures list and unaware off)");
+  std::set<std::string> codes;
+  for (const auto& c : options_.cultures) {
+    if (c.code.empty()) throw ValueError("answering: a culture without a code");
+    if (!codes.insert(c.code).second) throw ValueError("answering: culture " + c.code + " given twice");
+  }
+}
+
+namespace {
+
+// Reads a finished run's file when it holds exactly `questions` (by id, in
+// order); nullopt when there is none.
+std::optional<std::vector<ModelAnswer>> finished_run(const std::string& path, const std::vector<Question>& questions) {
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  AnswerFile file = answer_file_load(path);
+  bool same = file.answers.size() == questions.size();
+  for (std::size_t i = 0; same && i < questions.size(); ++i) same = file.answers[i].question_id == questions[i].id;
+  if (!same)
+    throw ValueError(path + ": exists but answers other questions (" + std::to_string(file.answers.size()) +
+                     " answers; this run has " + std::to_string(questions.size()) +
+                     " questions): delete it or answer into another folder");
+  return std::move(file.answers);
+}
+
+std::size_t parsed_count(const std::vector<ModelAnswer>& answers) {
+  std::size_t n = 0;
+  for (const auto& a : answers) {
+    const auto value = answer_parse_reference(a.reply);
+    if (value && *value >= 0 && *value <= kReferenceContrastMax) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+AnswerResult QuestionAnswerer::answer(const std::vector<Question>& questions, const std::string& dir,
+                                      ProgressCallback progress) const {
+  if (questions.empty()) throw ValueError("answering: no questions");
+  std::set<std::string> ids;
+  for (const auto& q : questions) {
+    if (!ids.insert(q.id).second) throw ValueError("answering: question id " + q.id + " repeated");
+    if (q.options.size() < 2)
+      throw ValueError("answering: question " + q.id + " has " + std::to_string(q.options.size()) +
+                       " option(s); at least 2 are needed");
+  }
+  std::filesystem::create_directories(dir);
+
+  // The survey the prompt builders read cultures from.
+  Survey survey;
+  for (const auto& c : options_.cultures) survey.add_culture(c);
+  std::vector<std::string> runs;
+  if (options_.unaware) runs.push_back("");
+  for (const auto& c : options_.cultures) runs.push_back(c.code);
+
+  AnswerResult result;
+  const std::size_t total = runs.size() * questions.size();
+  ProgressReporter reporter(progress, "answer", total);
+  for (const auto& culture : runs) {
+    AnswerRunReport report;
+    report.culture = culture;
+    report.path = answer_file_path(dir, culture, options_);
+    report.questions = questions.size();
+    std::vector<ModelAnswer> answers;
+    if (auto done = finished_run(report.path, questions)) {
+      answers = std::move(*done);
+      report.resumed = true;
+      log_info("answering: ", report.path, " exists, kept");
+    } else {
+      const PromptMethod method = culture.empty() ? PromptMethod::culture_unaware : PromptMethod::culture_aware;
+      std::vector<Conversation> prompts;
+      std::vector<std::vector<std::string>> labels;
+      for (const auto& q : questions) {
+        SurveyPrompt prompt = prompt_build(survey, q, method, culture, options_.templates);
+        prompts.push_back(std::move(prompt.conversation));
+        labels.push_back(std::move(prompt.labels));
+      }
+      const std::size_t base = reporter.done();
+      const auto inner = [&](const Progress& p) {
+        if (!progress) return true;
+        const std::size_t done = p.total ? base + p.done * questions.size() / p.total : base;
+        return progress(Progress{culture.empty() ? "answer unaware" : "answer " + culture, done, total});
+      };
+      answers.resize(questions.size());
+      for (std::size_t i = 0; i < questions.size(); ++i) answers[i].question_id = questions[i].id;
+      if (options_.mode == AnswerMode::sampled) {
+        GenerateOptions sampling;
+        sampling.temperature = options_.temperature;
+        sampling.top_p = options_.top_p;
+        sampling.max_new_tokens = options_.max_new_tokens;
+        for (std::size_t i = 0; i < questions.size(); ++i)
+          sampling.prompt_seeds.push_back(pipeline_seed(options_.seed, culture.empty() ? "-" : culture, i));
+        auto replies = source_.replies(prompts, sampling, inner);
+        for (std::size_t i = 0; i < questions.size(); ++i) answers[i].reply = std::move(replies[i]);
+      } else {
+        const auto probs = source_.option_probabilities(prompts, labels, inner);
+        for (std::size_t i = 0; i < questions.size(); ++i) {
+          answers[i].distribution = probs[i];
+          const auto best = std::max_element(probs[i].begin(), probs[i].end()) - probs[i].begin();
+          answers[i].reply = labels[i][static_cast<std::size_t>(best)];
+        }
+      }
+      answer_file_save(report.path, questions, answers);
+    }
+    report.parsed = parsed_count(answers);
+    reporter.advance(questions.size());
+    AnswerSet set{culture, std::move(answers)};
+    if (culture.empty()) result.unaware = std::move(set);
+    else result.aware.push_back(std::move(set));
+    result.runs.push_back(report);
+  }
+  reporter.report();
+  return result;
+}
+
+}  // namespace culturespa
