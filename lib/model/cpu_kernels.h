@@ -53,10 +53,10 @@ at::Tensor attention(const at::Tensor& qkv, const at::Tensor& keys, const at::Te
 // Which library runs the CPU matrix products of `linear` with more than
 // kSkinnyRows rows.
 enum class MatmulBackend { blas, onednn };
-constexpr int64_t kSkinnyRows = 64;
+constexpr int64_t kSkinnyRows = 16;
 
-// x [rows, k] @ weight [n, k]^T (+ bias [n]). Up to kSkinnyRows rows (decode,
-// short prompts) run in culturespa's own kernel, which reads each weight
+// x [rows, k] @ weight [n, k]^T (+ bias [n]). Up to kSkinnyRows rows (decode at
+// small batch) run in culturespa's own kernel, which reads each weight
 // once and has no per-call packing or layout conversion; more go to `backend`.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, MatmulBackend backend);
 

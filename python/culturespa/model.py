@@ -54,7 +54,7 @@ class Model:
     the matrix products; False runs plain LibTorch operations instead (the
     same results up to float rounding; for checking and comparison).
     ``cpu_matmul``: with the fused kernels, what runs matrix products of more
-    than 64 rows: "auto" (oneDNN when OpenBLAS runs kernels older than the CPU
+    than 16 rows: "auto" (oneDNN when OpenBLAS runs kernels older than the CPU
     supports, see ``runtime_info()["blas_core_outdated"]``; else BLAS),
     "blas" or "onednn".
     """

@@ -264,7 +264,7 @@ def test_fused_cpu_path_matches_libtorch_operations(tmp_path_factory, variant, c
     assert plain.compute_path == "LibTorch operations"
     assert ("oneDNN" if cpu_matmul == "onednn" else "BLAS") in fused.compute_path
     g = torch.Generator().manual_seed(11)
-    for batch in (2, 67):  # both sides of the 64-row limit of the skinny matmul
+    for batch in (2, 67):  # both sides of the 16-row limit of the skinny matmul
         ids = torch.randint(0, 256, (batch, 37), generator=g)
         lengths = torch.randint(1, 38, (batch,), generator=g)
         lengths[0] = 37

@@ -40,7 +40,7 @@ struct ModelOptions {
   int threads = 0;             // LibTorch intra-op threads; 0 = leave runtime_init()'s setting
   bool cpu_kernels = true;     // float32 on CPU: culturespa's fused kernels; false = plain LibTorch operations
   // float32 on CPU with cpu_kernels: the library for matrix products of more
-  // than 64 rows. "auto" = oneDNN when OpenBLAS runs outdated kernels for the
+  // than 16 rows. "auto" = oneDNN when OpenBLAS runs outdated kernels for the
   // CPU (RuntimeInfo::blas_core_outdated) and LibTorch has oneDNN, else
   // "blas" (LibTorch's BLAS); "onednn" forces oneDNN (ConfigError without it).
   std::string cpu_matmul = "auto";
