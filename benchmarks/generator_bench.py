@@ -23,9 +23,11 @@ DIR runs it on any checkpoint folder with its tokenizer. The random shape
 (the default) needs no download.
 
 On this project's machines OpenBLAS 0.3.21 does not recognise the CPU (a
-virtualised "Intel Xeon Processor") and falls back to its Prescott kernels
-(~26 GFLOP/s per core); OPENBLAS_CORETYPE=SkylakeX in the environment gives
-~90. Both culturespa and the PyTorch reference use the same OpenBLAS.
+virtualised "Intel Xeon Processor") and falls back to its Prescott kernels;
+the PyTorch reference then runs on them, and culturespa's fused CPU path uses
+oneDNN for its matrix products (culturespa.runtime_info()["blas_core_outdated"];
+docs/model.md). Set OPENBLAS_CORETYPE=SkylakeX in the environment to give
+both OpenBLAS's AVX-512 kernels.
 """
 from __future__ import annotations
 
