@@ -82,16 +82,16 @@ at::Tensor rope_apply(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 }
 
 cpu_kernels::MatmulBackend matmul_backend_parse(const std::string& name) {
-  const RuntimeInfo info = runtime_info();
   if (name == "blas") return cpu_kernels::MatmulBackend::blas;
+  if (name != "auto" && name != "onednn")
+    throw ConfigError("unsupported cpu_matmul '" + name + "' (auto, blas or onednn)");
+  const RuntimeInfo info = runtime_info();
   if (name == "onednn") {
     if (!info.onednn) throw ConfigError("cpu_matmul 'onednn' requested but this LibTorch has no oneDNN (MKL-DNN)");
     return cpu_kernels::MatmulBackend::onednn;
   }
-  if (name == "auto")
-    return info.onednn && info.blas_core_outdated ? cpu_kernels::MatmulBackend::onednn
-                                                  : cpu_kernels::MatmulBackend::blas;
-  throw ConfigError("unsupported cpu_matmul '" + name + "' (auto, blas or onednn)");
+  return info.onednn && info.blas_core_outdated ? cpu_kernels::MatmulBackend::onednn
+                                                : cpu_kernels::MatmulBackend::blas;
 }
 
 struct Layer {
@@ -391,7 +391,6 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
                        " sequences but input_ids has " + std::to_string(B));
     const int64_t nkv = c.num_key_value_heads, nh = c.num_attention_heads, hd = c.head_dim;
     const int64_t group = nh / nkv, slots = cache->capacity_ + 1;
-    std::vector<int64_t> positions(B * T), write_index(B * nkv * T);
     int64_t key_len = 0;
     for (int64_t b = 0; b < B; ++b) {
       const int64_t start = cache->lengths_[b];
@@ -400,11 +399,6 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
                          std::to_string(start + n_new[b]) + " tokens, beyond the KV cache capacity " +
                          std::to_string(cache->capacity_));
       key_len = std::max(key_len, start + n_new[b]);
-      for (int64_t t = 0; t < T; ++t) {
-        positions[b * T + t] = start + t;
-        const int64_t slot = t < n_new[b] ? start + t : cache->capacity_;  // padding -> spare slot
-        for (int64_t h = 0; h < nkv; ++h) write_index[(b * nkv + h) * T + t] = (b * nkv + h) * slots + slot;
-      }
     }
     std::vector<int64_t> select;  // rows of [B*T, H] whose logits are wanted
     int64_t per_row = 1;
@@ -431,6 +425,16 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
     if (m.fused_cpu) {
       normed = m.forward_fused(ids, n_new, select, *cache);
     } else {
+      // Positions of every token (padding too) and the cache slot each writes.
+      std::vector<int64_t> positions(B * T), write_index(B * nkv * T);
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t start = cache->lengths_[b];
+        for (int64_t t = 0; t < T; ++t) {
+          positions[b * T + t] = start + t;
+          const int64_t slot = t < n_new[b] ? start + t : cache->capacity_;  // padding -> spare slot
+          for (int64_t h = 0; h < nkv; ++h) write_index[(b * nkv + h) * T + t] = (b * nkv + h) * slots + slot;
+        }
+      }
       const auto long_options = at::TensorOptions().dtype(at::kLong).device(m.device);
       const at::Tensor pos = at::tensor(positions, at::kLong).view({B, T}).to(m.device);
       const at::Tensor write = at::tensor(write_index, at::kLong).to(m.device);
