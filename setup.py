@@ -37,7 +37,6 @@ class CMakeBuild(build_ext):
             f"-DPython_EXECUTABLE={sys.executable}",
             "-DCULTURESPA_BUILD_TESTS=OFF",
             "-DCULTURESPA_BUILD_EXAMPLES=OFF",
-            "-DCULTURESPA_BUILD_BENCHMARKS=OFF",
         ]
         if _which("ninja"):
             configure += ["-G", "Ninja"]

@@ -26,7 +26,7 @@ On this project's machines OpenBLAS 0.3.21 does not recognise the CPU (a
 virtualised "Intel Xeon Processor") and falls back to its Prescott kernels;
 the PyTorch reference then runs on them, and culturespa's fused CPU path uses
 oneDNN for its matrix products (culturespa.runtime_info()["blas_core_outdated"];
-docs/model.md). Set OPENBLAS_CORETYPE=SkylakeX in the environment to give
+docs/model-backend.md). Set OPENBLAS_CORETYPE=SkylakeX in the environment to give
 both OpenBLAS's AVX-512 kernels.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def wvs_prompts(culturespa, every: int):
     survey = sv.Survey.wvs7(str(shared_dir() / "wvs"))
     prompts = []
     for culture in survey.cultures:
-        prompts += sv.build_prompts(survey, method="culture_aware", culture=culture.code)[::every]
+        prompts += sv.prompt_build_all(survey, method="culture_aware", culture=culture.code)[::every]
     return prompts
 
 
@@ -98,7 +98,7 @@ def main() -> None:
     import culturespa.generator  # noqa: F401
     import culturespa.testing  # noqa: F401
 
-    culturespa.set_num_threads(args.threads)
+    culturespa.runtime_set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="culturespa-genbench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -115,7 +115,7 @@ def _worker(args) -> dict:
     load_peak = max(_status_kb("VmHWM") - baseline, 0) * 1024
     if args.worker == "culturespa":
         import culturespa
-        culturespa.set_num_threads(args.threads)
+        culturespa.runtime_set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     vocab = SHAPE["vocab_size"]
     result = dict(impl=args.worker, load_s=load_s, load_peak_bytes=load_peak)

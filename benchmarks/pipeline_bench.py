@@ -138,7 +138,7 @@ def main() -> None:
     import culturespa.pipeline  # noqa: F401
     import culturespa.testing  # noqa: F401
 
-    culturespa.set_num_threads(args.threads)
+    culturespa.runtime_set_num_threads(args.threads)
     culturespa.set_log_level("error")  # random weights: every generation topic stops at its attempt limit
     torch.set_num_threads(args.threads)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="culturespa-pipebench-"))

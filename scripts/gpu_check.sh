@@ -79,7 +79,7 @@ fi
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$PREFIX" -DPython_EXECUTABLE="$(command -v "$PY")" \
   -DCULTURESPA_SENTENCEPIECE=off -DCULTURESPA_USE_CCACHE=OFF \
-  -DCULTURESPA_BUILD_TESTS=$TESTS -DCULTURESPA_BUILD_EXAMPLES=OFF -DCULTURESPA_BUILD_BENCHMARKS=OFF || exit 1
+  -DCULTURESPA_BUILD_TESTS=$TESTS -DCULTURESPA_BUILD_EXAMPLES=OFF || exit 1
 cmake --build "$BUILD" -j "$(nproc)" || exit 1
 if [ "$TESTS" = ON ]; then
   ctest --test-dir "$BUILD" --output-on-failure -R '^model' || status=1

@@ -29,6 +29,19 @@ void register_errors(py::module_& m) {
     }
   });
 
+  m.def(
+      "file_write_atomic",
+      [](const std::filesystem::path& path, const std::string& contents) {
+        py::gil_scoped_release release;
+        file_write_atomic(path.string(), contents);
+      },
+      py::arg("path"), py::arg("contents"), R"pbdoc(
+Writes ``contents`` to ``path`` atomically: a reader sees the old file or the new one, never a part.
+
+Raises:
+    OSError: naming the file when it cannot be written.
+)pbdoc");
+
   // Lets the Python tests check the mapping of each C++ type.
   m.def("_raise_error", [](const std::string& kind, const std::string& message) {
     if (kind == "file_not_found") throw FileError(FileError::Kind::not_found, "f", message);

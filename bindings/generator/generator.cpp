@@ -1,4 +1,5 @@
 #include "common.h"
+#include "core/result_class.h"
 
 #include <pybind11/numpy.h>
 
@@ -132,6 +133,27 @@ void register_generator(py::module_& m) {
       .def_property_readonly("tokens", &Prefix::tokens)
       .def_property_readonly("capacity", &Prefix::capacity);
 
+  ResultClass<GeneratorOptions>(m, "GeneratorOptions", "Generator's settings; GeneratorOptions() holds the defaults.")
+      .field("chat_format", &GeneratorOptions::chat_format, "\"\" = the tokenizer's own.")
+      .field("batch_size", &GeneratorOptions::batch_size, "Sequences per forward pass.")
+      .field("prefix_reuse", &GeneratorOptions::prefix_reuse, "Compute a start shared by several prompts once.")
+      .field("min_prefix_tokens", &GeneratorOptions::min_prefix_tokens, "Shortest shared start worth reusing.")
+      .done()
+      .def(py::init<>());
+  ResultClass<GenerateOptions>(m, "GenerateOptions", "Generator.generate's settings; GenerateOptions() holds the defaults.")
+      .field("max_new_tokens", &GenerateOptions::max_new_tokens)
+      .field("temperature", &GenerateOptions::temperature, "0 = greedy.")
+      .field("top_p", &GenerateOptions::top_p)
+      .field("top_k", &GenerateOptions::top_k, "0 = all tokens.")
+      .field("min_p", &GenerateOptions::min_p)
+      .field("repetition_penalty", &GenerateOptions::repetition_penalty, "1 = off.")
+      .field("stop_ids", &GenerateOptions::stop_ids, "None = the tokenizer's and the chat format's.")
+      .field("stop_strings", &GenerateOptions::stop_strings)
+      .field("seed", &GenerateOptions::seed)
+      .field("logprobs", &GenerateOptions::logprobs)
+      .done()
+      .def(py::init<>());
+
   const GeneratorOptions generator_defaults;
   const GenerateOptions generate_defaults;
   py::class_<Generator>(m, "Generator", R"pbdoc(
@@ -175,6 +197,7 @@ Example:
            py::arg("prefix_reuse") = generator_defaults.prefix_reuse,
            py::arg("min_prefix_tokens") = generator_defaults.min_prefix_tokens, py::keep_alive<1, 2>(),
            py::keep_alive<1, 3>())
+      .def_property_readonly("options", &Generator::options, "The GeneratorOptions.")
       .def_property_readonly("model", &Generator::model, py::return_value_policy::reference_internal,
                              "The Model it runs.")
       .def_property_readonly("tokenizer", &Generator::tokenizer, py::return_value_policy::reference_internal,

@@ -36,7 +36,7 @@ void register_gguf(py::module_& m) {
 A GGUF v2/v3 file, memory-mapped and validated on open.
 
 ``metadata`` (dict), ``tensors`` (list of {"name", "type", "shape", "offset",
-"bytes"}), ``tensor(name)`` (float32, dequantised). See docs/models.md.
+"bytes"}), ``tensor(name)`` (float32, dequantised). See docs/checkpoints.md.
 
 Raises:
     FileError, FormatError: naming the file and what is wrong.

@@ -124,7 +124,7 @@ A LLaMA-family causal LM loaded from a Hugging Face checkpoint folder or a ``.gg
 A folder holds config.json, model.safetensors (or shards with
 model.safetensors.index.json) and optionally generation_config.json; a llama
 GGUF file's weights are dequantised on load. Batches are right-padded: row
-``b`` holds ``lengths[b]`` new tokens, then padding. See docs/model.md.
+``b`` holds ``lengths[b]`` new tokens, then padding. See docs/model-backend.md.
 
 Args:
     path: the checkpoint folder or ``.gguf`` file.

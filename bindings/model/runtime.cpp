@@ -5,7 +5,9 @@
 namespace culturespa::bindings {
 
 void register_runtime(py::module_& m) {
-  m.def("runtime_init", &runtime_init);
+  m.def("runtime_init", &runtime_init,
+        "Sets LibTorch's intra-op threads to every core (unless CULTURESPA_NUM_THREADS or OMP_NUM_THREADS says "
+        "otherwise) and checks the BLAS; once per process. Model() calls it; importing culturespa does not.");
   m.def("runtime_info", [] {
     const RuntimeInfo info = culturespa::runtime_info();
     py::dict d;
@@ -23,8 +25,9 @@ void register_runtime(py::module_& m) {
     d["devices"] = info.devices;
     return d;
   }, "The LibTorch runtime in this process (BLAS, threads, devices), as a dict.");
-  m.def("set_num_threads", &runtime_set_num_threads, py::arg("n"));
-  m.def("num_threads", &runtime_num_threads);
+  m.def("runtime_set_num_threads", &runtime_set_num_threads, py::arg("n"),
+        "Sets LibTorch's (and so OpenMP BLAS's) intra-op thread count; ValueError unless n >= 1.");
+  m.def("runtime_num_threads", &runtime_num_threads, "LibTorch's intra-op thread count.");
 }
 
 }  // namespace culturespa::bindings

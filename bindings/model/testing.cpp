@@ -6,13 +6,6 @@ namespace culturespa::bindings {
 
 void register_testing(py::module_& m) {
   const TestCheckpointOptions d;
-  m.def(
-      "testing_checkpoint_write",
-      [](const std::string& dir, const TestCheckpointOptions& options) {
-        py::gil_scoped_release release;
-        return culturespa::testing_checkpoint_write(dir, options);
-      },
-      py::arg("dir"), py::arg("options"));
   py::class_<TestCheckpointOptions>(m, "TestCheckpointOptions")
       .def(py::init<>())
       .def_readwrite("architecture", &TestCheckpointOptions::architecture)
@@ -34,6 +27,13 @@ void register_testing(py::module_& m) {
       .def_readwrite("dtype", &TestCheckpointOptions::dtype)
       .def_readwrite("shards", &TestCheckpointOptions::shards)
       .def_readwrite("seed", &TestCheckpointOptions::seed);
+  m.def(
+      "testing_checkpoint_write",
+      [](const std::string& dir, const TestCheckpointOptions& options) {
+        py::gil_scoped_release release;
+        return culturespa::testing_checkpoint_write(dir, options);
+      },
+      py::arg("dir"), py::arg("options"));
 }
 
 }  // namespace culturespa::bindings

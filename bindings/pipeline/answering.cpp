@@ -4,6 +4,8 @@
 
 #include "../survey/answers.h"
 #include "common.h"
+#include "core/deprecated_items.h"
+#include "core/result_class.h"
 #include "culturespa/core/error.h"
 #include "records.h"
 #include "reply_source.h"
@@ -29,8 +31,73 @@ std::vector<Culture> cultures_from_py(const py::object& cultures) {
 }  // namespace
 
 void register_answering(py::module_& m) {
-  py::class_<PyQuestionAnswerer>(m, "QuestionAnswerer",
-                                 "Answers a question set culture-unaware and as each culture (docs/pipeline.md).")
+  ResultClass<AnswerOptions>(m, "AnswerOptions", "QuestionAnswerer's settings; AnswerOptions() holds the defaults.")
+      .property("mode", [](const AnswerOptions& o) { return std::string(answer_mode_name(o.mode)); },
+                "\"scored\" or \"sampled\".")
+      .field("cultures", &AnswerOptions::cultures, "The culture-aware runs.")
+      .field("unaware", &AnswerOptions::unaware, "Also the culture-unaware run (first).")
+      .field("temperature", &AnswerOptions::temperature, "Sampled mode.")
+      .field("top_p", &AnswerOptions::top_p, "Sampled mode.")
+      .field("max_new_tokens", &AnswerOptions::max_new_tokens, "Sampled mode.")
+      .field("seed", &AnswerOptions::seed)
+      .field("name", &AnswerOptions::name, "Answer-file stem.")
+      .field("templates", &AnswerOptions::templates)
+      .done()
+      .def(py::init<>());
+
+  auto run_report = ResultClass<AnswerRunReport>(m, "AnswerRunReport", "What one answering run did.")
+      .field("culture", &AnswerRunReport::culture, "\"\" for the culture-unaware run.")
+      .field("path", &AnswerRunReport::path, "Its answer file.")
+      .field("resumed", &AnswerRunReport::resumed, "The file existed and was kept.")
+      .field("questions", &AnswerRunReport::questions)
+      .field("parsed", &AnswerRunReport::parsed, "Replies the reference contrast rule reads; scored: all.")
+      .done();
+  def_deprecated_items(run_report);
+
+  const auto aware_to_py = [](const AnswerResult& r) {
+    py::dict aware;
+    for (const auto& set : r.aware) aware[py::str(set.culture)] = model_answers_to_py(set.answers);
+    return aware;
+  };
+  py::class_<AnswerResult>(m, "AnswerResult", R"pbdoc(
+Answer records per run: ``unaware`` (a list) and ``aware`` ({culture: list}),
+each record {"question_id", "reply", "distribution"}; ``runs`` holds an
+AnswerRunReport per run. ``ContrastDetector().detect(questions, result.unaware,
+result.aware)`` takes them.
+)pbdoc")
+      .def_property_readonly("unaware", [](const AnswerResult& r) { return model_answers_to_py(r.unaware.answers); })
+      .def_property_readonly("aware", aware_to_py)
+      .def_readonly("runs", &AnswerResult::runs)
+      .def("to_dict",
+           [aware_to_py](const AnswerResult& r) {
+             py::dict out;
+             out["unaware"] = model_answers_to_py(r.unaware.answers);
+             out["aware"] = aware_to_py(r);
+             out["runs"] = plain_python(py::cast(r.runs));
+             return out;
+           })
+      .def("__repr__", [](const AnswerResult& r) {
+        return "AnswerResult(" + std::to_string(r.runs.size()) + " runs)";
+      });
+
+  const AnswerOptions defaults;
+  py::class_<PyQuestionAnswerer>(m, "QuestionAnswerer", R"pbdoc(
+Answers questions culture-unaware and as each culture (docs/pipeline.md, "answer").
+
+One answer file per run in a folder; a run whose file exists is kept
+(resume). ``mode="scored"``: option distributions from option scoring
+(culturespa's way; ``answer`` is the argmax label); ``mode="sampled"``:
+sampled replies (the reference's way), parsed later by the contrast rule.
+
+Args:
+    generator: a ``culturespa.Generator``; or give ``replies`` (and ``scores``).
+    replies: ``f(prompts, seeds, sampling) -> [str]``.
+    scores: ``f(prompts, labels) -> [[p, ...]]``.
+    cultures: culture codes or Culture objects; None = the 18 built in.
+    unaware: also the culture-unaware run (first).
+    name: answer-file stem.
+    templates: PromptTemplates (None = the reference's).
+)pbdoc")
       .def(py::init([](py::object generator, py::object replies, py::object scores, const std::string& mode,
                        py::object cultures, bool unaware, double temperature, double top_p,
                        std::int64_t max_new_tokens, std::uint64_t seed, const std::string& name,
@@ -51,10 +118,13 @@ void register_answering(py::module_& m) {
              return out;
            }),
            py::arg("generator") = py::none(), py::kw_only(), py::arg("replies") = py::none(),
-           py::arg("scores") = py::none(), py::arg("mode") = "scored", py::arg("cultures") = py::none(),
-           py::arg("unaware") = true, py::arg("temperature") = 0.6, py::arg("top_p") = 0.9,
-           py::arg("max_new_tokens") = 32, py::arg("seed") = 0, py::arg("name") = "answers",
-           py::arg("templates") = py::none())
+           py::arg("scores") = py::none(), py::arg("mode") = std::string(answer_mode_name(defaults.mode)),
+           py::arg("cultures") = py::none(), py::arg("unaware") = defaults.unaware,
+           py::arg("temperature") = defaults.temperature, py::arg("top_p") = defaults.top_p,
+           py::arg("max_new_tokens") = defaults.max_new_tokens, py::arg("seed") = defaults.seed,
+           py::arg("name") = defaults.name, py::arg("templates") = py::none())
+      .def_property_readonly("options", [](const PyQuestionAnswerer& a) { return a.answerer->options(); },
+                             "The AnswerOptions.")
       .def_property_readonly("mode", [](const PyQuestionAnswerer& a) { return answer_mode_name(a.answerer->options().mode); })
       .def_property_readonly("cultures",
                              [](const PyQuestionAnswerer& a) {
@@ -64,40 +134,31 @@ void register_answering(py::module_& m) {
                              })
       .def(
           "path",
-          [](const PyQuestionAnswerer& a, const std::string& dir, const std::string& culture) {
-            return answer_file_path(dir, culture, a.answerer->options());
+          [](const PyQuestionAnswerer& a, const std::filesystem::path& dir, const std::string& culture) {
+            return answer_file_path(dir.string(), culture, a.answerer->options());
           },
           py::arg("dir"), py::arg("culture") = "", "The answer file of a run ('' = culture-unaware) in dir.")
       .def(
-          "_answer",
-          [](const PyQuestionAnswerer& a, py::iterable questions, const std::string& dir, py::object progress) {
+          "answer",
+          [](const PyQuestionAnswerer& a, py::iterable questions, const std::filesystem::path& dir,
+             py::object progress) {
             const auto question_list = questions_from_py(questions);
             auto callback = progress_callback(std::move(progress));
-            AnswerResult result;
-            {
-              py::gil_scoped_release release;
-              result = a.answerer->answer(question_list, dir, callback);
-            }
-            py::list runs;
-            for (const auto& r : result.runs) {
-              py::dict d;
-              d["culture"] = r.culture;
-              d["path"] = r.path;
-              d["resumed"] = r.resumed;
-              d["questions"] = r.questions;
-              d["parsed"] = r.parsed;
-              runs.append(d);
-            }
-            py::dict aware;
-            for (const auto& set : result.aware) aware[py::str(set.culture)] = model_answers_to_py(set.answers);
-            return py::make_tuple(model_answers_to_py(result.unaware.answers), aware, runs);
+            py::gil_scoped_release release;
+            return a.answerer->answer(question_list, dir.string(), callback);
           },
-          py::arg("questions"), py::arg("dir"), py::arg("progress") = py::none());
+          py::arg("questions"), py::arg("dir"), py::kw_only(), py::arg("progress") = py::none(), R"pbdoc(
+Answers every run into ``dir`` (created when missing); an AnswerResult.
+
+Raises:
+    ValueError: a question with fewer than 2 options, a repeated id, or an
+        existing answer file holding other question ids.
+)pbdoc");
 
   m.def(
       "answer_file_save",
-      [](const std::string& path, py::iterable questions, py::iterable answers) {
-        answer_file_save(path, questions_from_py(questions), model_answers_from_py(answers, path));
+      [](const std::filesystem::path& path, py::iterable questions, py::iterable answers) {
+        answer_file_save(path.string(), questions_from_py(questions), model_answers_from_py(answers, path.string()));
       },
       py::arg("path"), py::arg("questions"), py::arg("answers"),
       "Writes answers as the reference's answer-file JSON list (atomically).");

@@ -85,6 +85,7 @@ py::dict contrast_pair_to_py(const ContrastPair& p) {
 }
 
 ContrastPair contrast_pair_from_py(const py::handle& record) {
+  if (py::isinstance<ContrastPair>(record)) return record.cast<ContrastPair>();
   const py::dict d = as_dict(record, "contrast pair");
   ContrastPair p;
   p.question.id = required_string(d, {"question_id"}, "contrast pair");

@@ -2,7 +2,8 @@
 // the pipeline's binding files. Questions go out as culturespa.Question and
 // come in as Question objects or dicts {"id", "text", "options", "topic",
 // "zero_based"} (the reference's "Q_id", "question", "option_lst", "class"
-// are accepted too). Answers and pairs are dicts.
+// are accepted too). Answers are dicts; pairs come in as ContrastPair
+// objects or dicts and go out as dicts (the pairs file's records).
 #pragma once
 
 #include <string>

@@ -62,7 +62,7 @@ void register_prompts(py::module_& m) {
       });
 
   m.def(
-      "build_prompt",
+      "prompt_build",
       [](const Survey& survey, const py::object& question, const py::object& method,
          const std::string& culture, const std::optional<PromptTemplates>& templates,
          std::size_t examples) {
@@ -78,7 +78,7 @@ void register_prompts(py::module_& m) {
       py::arg("culture") = "", py::arg("templates") = py::none(), py::arg("examples") = 5,
       "The prompt for a question id of the survey or a Question object.");
   m.def(
-      "build_prompts",
+      "prompt_build_all",
       [](const Survey& survey, const py::object& method, const std::string& culture,
          const std::optional<PromptTemplates>& templates, std::size_t examples) {
         const PromptMethod m = method_from(method);
@@ -109,7 +109,7 @@ void register_prompts(py::module_& m) {
         py::kw_only(), py::arg("where") = "template");
   m.def("python_repr_list", &python_repr_list, py::arg("items"));
   m.def(
-      "generation_prompt",
+      "prompt_generate",
       [](const std::string& topic, const std::vector<Question>& examples,
          const std::optional<PromptTemplates>& templates) {
         return messages_list(prompt_generate(topic, examples, templates_or_reference(templates)));

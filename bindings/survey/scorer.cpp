@@ -1,5 +1,7 @@
 // The survey scorer and its metrics from Python.
 #include "common.h"
+#include "core/deprecated_items.h"
+#include "core/result_class.h"
 #include "answers.h"
 
 #include <pybind11/numpy.h>
@@ -173,6 +175,26 @@ void register_scorer(py::module_& m) {
   m.def("spearman_correlation", &spearman_correlation, py::arg("x"), py::arg("y"));
 
   // --- reports ---
+  auto counts = ResultClass<ScoreCounts>(m, "ScoreCounts", "Counts shared by a culture's and a topic's score.")
+      .field("answered", &ScoreCounts::answered, "Replies in the run.")
+      .field("counted", &ScoreCounts::counted, "Replies parsed, with a gold answer: in the score.")
+      .field("no_gold", &ScoreCounts::no_gold, "Parsed, but the culture has no gold answer.")
+      .field("parse_failures", &ScoreCounts::parse_failures, "Replies that gave no option id.")
+      .field("failures", &ScoreCounts::failures, "parse_failures by reason name.")
+      .done();
+  def_deprecated_items(counts);
+  ResultClass<QuestionResult>(m, "QuestionResult", "How one reply was scored.")
+      .field("question_id", &QuestionResult::question_id)
+      .field("topic", &QuestionResult::topic)
+      .field("answer", &QuestionResult::answer, "The parsed option id (None when there is none).")
+      .property("failure", [](const QuestionResult& q) { return std::string(parse_failure_name(q.failure)); },
+                "Why there is no answer (\"none\" when there is one).")
+      .field("message", &QuestionResult::message, "The parser's message on failure.")
+      .field("gold", &QuestionResult::gold, "The culture's gold option id (None when there is none).")
+      .field("option_count", &QuestionResult::option_count)
+      .field("counted", &QuestionResult::counted, "Answer and gold present: part of the score.")
+      .done(&question_dict);
+
   py::class_<CultureScore>(m, "CultureScore", "One culture's score (alignment x100, counts, topics).")
       .def_readonly("culture", &CultureScore::culture)
       .def_readonly("alignment", &CultureScore::alignment)
@@ -180,14 +202,9 @@ void register_scorer(py::module_& m) {
       .def_readonly("ci_high", &CultureScore::ci_high)
       .def_readonly("random_baseline", &CultureScore::random_baseline)
       .def_readonly("survey_questions", &CultureScore::survey_questions)
-      .def_property_readonly("counts", [](const CultureScore& c) { return counts_dict(c.counts); })
+      .def_readonly("counts", &CultureScore::counts, "ScoreCounts of the culture.")
       .def_property_readonly("topics", &topics_dict)
-      .def_property_readonly("questions",
-                             [](const CultureScore& c) {
-                               py::list out;
-                               for (const auto& q : c.questions) out.append(question_dict(q));
-                               return out;
-                             })
+      .def_readonly("questions", &CultureScore::questions, "QuestionResult per reply, in the run's order.")
       .def("to_dict", &culture_dict)
       .def("__repr__", [](const CultureScore& c) {
         return "CultureScore(culture='" + c.culture + "', alignment=" + std::to_string(c.alignment) +

@@ -101,8 +101,8 @@ def main() -> int:
     print(f"\n1. generate ({seed_source} as seeds): {c['accepted']} questions accepted from {c['attempts']} "
           f"attempts this run (+{c['resumed']} resumed); replies: strict JSON {c['strict']}, tolerant-only "
           f"{c['tolerant']}, unparseable {c['unparseable']}")
-    questions = generated.questions
-    missing = {name: args.questions - sum(r["topic"] == name for r in generated.records) for name, _ in topics}
+    questions = generated.merged()
+    missing = {name: args.questions - sum(g.question.topic == name for g in generated) for name, _ in topics}
     if any(missing.values()):
         print(f"   {sum(missing.values())} questions short"
               + (" (random weights write no JSON)" if not args.model else "")
@@ -126,8 +126,8 @@ def main() -> int:
     answerer = culturespa.QuestionAnswerer(generator, mode="scored", cultures=args.cultures)
     answered = answerer.answer(filtered.questions, work / "answers", progress=True)
     print(f"3. answer (option scoring): {len(answered.runs)} runs x {len(filtered)} questions -> {work / 'answers'}"
-          + ("; kept from an earlier run: " + ", ".join(r["culture"] or "unaware" for r in answered.runs
-                                                        if r["resumed"]) if any(r["resumed"] for r in answered.runs)
+          + ("; kept from an earlier run: " + ", ".join(r.culture or "unaware" for r in answered.runs
+                                                        if r.resumed) if any(r.resumed for r in answered.runs)
              else ""))
 
     # 4. contrast ------------------------------------------------------------
@@ -148,9 +148,9 @@ def main() -> int:
         print("5. export: no culture-related pair, nothing to export (lower --jsd-threshold to see the format)")
         return 0
     for fmt in ("alpaca", "sharegpt"):
-        summary = culturespa.export_dataset(detected, work / "data", format=fmt, validation_fraction=0.1)
-        print(f"5. export ({fmt}): {summary['pairs_sampled']} pairs -> "
-              + ", ".join(os.path.basename(f) for f in summary["files"]))
+        summary = culturespa.dataset_export(detected, work / "data", format=fmt, validation_fraction=0.1)
+        print(f"5. export ({fmt}): {summary.pairs_sampled} pairs -> "
+              + ", ".join(os.path.basename(f) for f in summary.files))
     return 0
 
 

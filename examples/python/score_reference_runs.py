@@ -48,8 +48,8 @@ def main() -> int:
     print(table.round(2).to_markdown() if hasattr(table, "to_markdown") and _has_tabulate() else table.round(2))
     print(f"\naverage: culture-unaware {unaware.average:.2f}, culture-aware {aware.average:.2f}")
 
-    print(f"unparsed replies: {sum(c.counts['parse_failures'] for c in aware.cultures)} in the 18 "
-          f"culture-aware runs, {unaware.cultures[0].counts['parse_failures']} in the culture-unaware run")
+    print(f"unparsed replies: {sum(c.counts.parse_failures for c in aware.cultures)} in the 18 "
+          f"culture-aware runs, {unaware.cultures[0].counts.parse_failures} in the culture-unaware run")
 
     # Is culture-aware prompting really better, culture by culture? (paired bootstrap over questions)
     better = []

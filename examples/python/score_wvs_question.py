@@ -48,7 +48,7 @@ def main() -> None:
                            cultures=[sv.culture_from_code(c) for c in CULTURES])
 
     generator = culturespa.Generator(model, tokenizer, chat_format=chat_format)
-    prompts = [sv.build_prompt(survey, question_id, method="culture_aware", culture=c) for c in CULTURES]
+    prompts = [sv.prompt_build(survey, question_id, method="culture_aware", culture=c) for c in CULTURES]
     scores = generator.score_options([p.messages for p in prompts], prompts[0].labels)
     question = survey.question(question_id)
     print(f"{question_id}: {question.text}")

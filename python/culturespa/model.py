@@ -2,7 +2,7 @@
 
 ``Model``, ``KVCache``, ``GgufFile`` and the safetensors/GGUF readers are the
 C++ classes and functions of ``culturespa._core``, re-exported; their
-docstrings are in the bindings. See docs/model.md.
+docstrings are in the bindings. See docs/model-backend.md.
 """
 from ._core import GgufFile, KVCache, Model, gguf_read, safetensors_read, safetensors_write
 

@@ -273,7 +273,7 @@ Limits: a 135M-parameter model, further degraded by 4-bit quantisation. It
 follows simple instructions and usually answers a multiple-choice survey
 question with an option, but its answers carry little knowledge of cultures;
 use it for tests, demos and benchmarks, and a larger checkpoint for results
-(see culturespa's docs/models.md).
+(see culturespa's docs/checkpoints.md).
 """
 
 

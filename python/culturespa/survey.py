@@ -17,12 +17,12 @@ from ._core import (
     SurveyConventions,
     SurveyPrompt,
     SurveyTopic,
-    build_prompt,
-    build_prompts,
     culture_contrast,
     culture_from_code,
     cultures_builtin,
-    generation_prompt,
+    prompt_build,
+    prompt_build_all,
+    prompt_generate,
     prompt_options_text,
     prompt_system,
     python_repr_list,
@@ -33,6 +33,13 @@ from ._core import (
     template_format,
     topics_wvs7,
 )
+from ._deprecated import module_getattr
+
+__getattr__ = module_getattr(__name__, {
+    "build_prompt": ("prompt_build", prompt_build),
+    "build_prompts": ("prompt_build_all", prompt_build_all),
+    "generation_prompt": ("prompt_generate", prompt_generate),
+})
 
 Messages = List[dict]
 
@@ -102,13 +109,13 @@ class Prompts:
     def build(self, question: Union[str, Question], *, method: Union[str, PromptMethod] = "culture_aware",
               culture: str = "") -> SurveyPrompt:
         """The SurveyPrompt (``.messages``, ``.labels``) of one question."""
-        return build_prompt(self.survey, question, method=method, culture=culture,
+        return prompt_build(self.survey, question, method=method, culture=culture,
                             templates=self.templates, examples=self.examples)
 
     def build_all(self, *, method: Union[str, PromptMethod] = "culture_aware",
                   culture: str = "") -> List[SurveyPrompt]:
         """One SurveyPrompt per evaluated question, in survey order."""
-        return build_prompts(self.survey, method=method, culture=culture,
+        return prompt_build_all(self.survey, method=method, culture=culture,
                              templates=self.templates, examples=self.examples)
 
     def labels(self, question: Union[str, Question]) -> List[str]:
@@ -137,7 +144,7 @@ class Prompts:
 
     def generate(self, topic: str, examples: Iterable[Question]) -> Messages:
         """The question-generation conversation for ``topic`` with the given examples."""
-        return generation_prompt(topic, list(examples), templates=self.templates)
+        return prompt_generate(topic, list(examples), templates=self.templates)
 
 
 __all__ = [
@@ -150,12 +157,12 @@ __all__ = [
     "SurveyConventions",
     "SurveyPrompt",
     "SurveyTopic",
-    "build_prompt",
-    "build_prompts",
     "culture_contrast",
     "culture_from_code",
     "cultures_builtin",
-    "generation_prompt",
+    "prompt_build",
+    "prompt_build_all",
+    "prompt_generate",
     "prompt_options_text",
     "prompt_system",
     "python_repr_list",

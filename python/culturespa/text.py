@@ -8,10 +8,10 @@ and lists compare directly with Hugging Face's output); wrap it in
 
 Chat formats are rendered natively (no Jinja): ``Tokenizer.apply_chat_template``
 picks the folder's own format from tokenizer_config.json's chat_template, or
-takes ``format=`` explicitly; ``register_chat_format`` adds a format written in
-Python. See docs/text.md.
+takes ``format=`` explicitly; ``chat_format_register`` adds a format written in
+Python. The classes and functions are those of ``culturespa._core``. See docs/text.md.
 """
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 from ._core import (
     IncrementalDecoder,
@@ -22,18 +22,9 @@ from ._core import (
     chat_format_stop_tokens,
     chat_render,
 )
+from ._deprecated import module_getattr
 
-
-def register_chat_format(name: str, render: Callable[..., str], *,
-                         template_sources: Sequence[str] = ()) -> None:
-    """Registers a chat format written in Python.
-
-    ``render(messages, *, add_generation_prompt, enable_thinking, bos_token,
-    eos_token, date_string) -> str`` gets the messages as a list of
-    ``{"role", "content"}`` dicts. ``template_sources``: chat_template texts
-    that ``Tokenizer.chat_format()`` should recognise as this format.
-    """
-    chat_format_register(name, render, template_sources=list(template_sources))
+__getattr__ = module_getattr(__name__, {"register_chat_format": ("chat_format_register", chat_format_register)})
 
 
 def chat_prompt(tokenizer: Tokenizer, messages, *, format: Optional[str] = None,
@@ -51,8 +42,8 @@ __all__ = [
     "Tokenizer",
     "chat_format_detect",
     "chat_format_names",
+    "chat_format_register",
     "chat_format_stop_tokens",
     "chat_prompt",
     "chat_render",
-    "register_chat_format",
 ]

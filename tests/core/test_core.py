@@ -100,12 +100,12 @@ def test_version_and_build_info():
 
 
 def test_thread_count_is_settable():
-    before = culturespa.num_threads()
-    culturespa.set_num_threads(1)
-    assert culturespa.num_threads() == 1
-    culturespa.set_num_threads(before)
+    before = culturespa.runtime_num_threads()
+    culturespa.runtime_set_num_threads(1)
+    assert culturespa.runtime_num_threads() == 1
+    culturespa.runtime_set_num_threads(before)
     with pytest.raises(ValueError, match="at least 1"):
-        culturespa.set_num_threads(0)
+        culturespa.runtime_set_num_threads(0)
 
 
 def test_cli_info_prints_the_runtime(capsys):

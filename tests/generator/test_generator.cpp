@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <memory>
+#include <thread>
 
 using namespace culturespa;
 
@@ -379,4 +380,24 @@ TEST_CASE("generator: prefix groups follow the longest shared start") {
     CHECK(plain.reused_tokens[i] == 0);
     CHECK(std::abs(plain.probs[i][0] - s.probs[i][0]) < 1e-4);
   }
+}
+
+TEST_CASE("generator: the chat format is resolved in the constructor; concurrent calls share the generator") {
+  // The test tokenizer has no chat template: a generator for raw prompts
+  // still constructs, and asking for the format names why there is none.
+  const Generator raw(*fixture().model, *fixture().tokenizer);
+  CHECK_THROWS_AS(raw.chat_format(), ConfigError);
+  const Generator chat = generator_make(4, true);
+  GenerateOptions o;
+  o.max_new_tokens = 4;
+  const auto expected = chat.generate(prompts_mixed(), o);
+  std::vector<std::vector<GenerateResult>> results(2);
+  std::vector<std::thread> threads;
+  for (auto& r : results) threads.emplace_back([&] { r = chat.generate(prompts_mixed(), o); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    REQUIRE(r.size() == expected.size());
+    for (std::size_t i = 0; i < r.size(); ++i) CHECK(r[i].tokens == expected[i].tokens);
+  }
+  CHECK(chat.chat_format() == "chatml");
 }

@@ -45,7 +45,7 @@ def token_of(tokenizer, text):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_greedy_equal_across_batch_sizes_and_prefix_reuse(parts, threads):
-    culturespa.set_num_threads(threads)
+    culturespa.runtime_set_num_threads(threads)
     one = make(parts, batch_size=1, prefix_reuse=False).generate(PROMPTS, max_new_tokens=10, logprobs=True)
     for reuse in (False, True):
         many = make(parts, 16, reuse).generate(PROMPTS, max_new_tokens=10, logprobs=True)

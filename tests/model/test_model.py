@@ -232,7 +232,7 @@ def test_config_and_properties(tmp_path_factory):
     assert model.architecture == "Qwen2ForCausalLM"
     assert model.eos_token_ids == [2]
     assert model.dtype == DTYPE
-    assert culturespa.num_threads() == 1
+    assert culturespa.runtime_num_threads() == 1
 
 
 def test_forward_argument_errors(tmp_path_factory):

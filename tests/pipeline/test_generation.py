@@ -66,11 +66,12 @@ def test_pipeline_seed_is_the_documented_mix():
 
 def test_parse_strict_and_tolerant():
     p = pipeline.generated_question_parse('{"Question": "Q?", "Options": ["a", "b"]}')
-    assert (p["parse"], p["question"], p["options"]) == ("strict", "Q?", ["a", "b"])
+    assert isinstance(p, culturespa.ParsedQuestion)
+    assert (p.parse, p.text, p.options) == ("strict", "Q?", ["a", "b"])
     p = pipeline.generated_question_parse("Here: {'question': 'Q?', 'options': ['a', 'b']} Thanks")
-    assert (p["parse"], p["question"], p["options"]) == ("tolerant", "Q?", ["a", "b"])
+    assert (p.parse, p.text, p.options) == ("tolerant", "Q?", ["a", "b"])
     p = pipeline.generated_question_parse("not json")
-    assert p["parse"] == "unparseable" and p["question"] is None and "strict" in p["error"]
+    assert p.parse == "unparseable" and p.text == "" and "strict" in p.error
 
 
 def test_generation_with_canned_replies(tmp_path):
@@ -78,10 +79,10 @@ def test_generation_with_canned_replies(tmp_path):
     qgen = culturespa.QuestionGenerator(replies=script, questions_per_topic=10, round_size=4, seed=5)
     result = qgen.generate(topics(), tmp_path / "gen.jsonl")
     assert len(result) == 20
-    for t in result.report:
-        assert t["accepted"] == 10
-        assert t["attempts"] == t["strict"] + t["tolerant"] + t["unparseable"]
-        assert t["unparseable"] > 0 and t["tolerant"] > 0
+    for t in result.topics:
+        assert t.accepted == 10
+        assert t.attempts == t.strict + t.tolerant + t.unparseable
+        assert t.unparseable > 0 and t.tolerant > 0
     # Attempt seeds are seed_mix(seed, topic + US + "sample", attempt), whatever the round.
     flat = [s for batch in script.seeds for s in batch]
     assert flat[:6] == [seed_mix(5, "Economic Values\x1fsample", a) for a in range(6)]
@@ -95,11 +96,12 @@ def test_generation_with_canned_replies(tmp_path):
         assert generated <= 2 and (i >= 4 or generated == 0)
     # Stage file = result; merged bank Q0..Q19 in topic order.
     loaded = pipeline.generated_questions_load(str(tmp_path / "gen.jsonl"))
-    assert [r["question"] for r in loaded] == [r["question"] for r in result.records]
-    questions = result.questions
+    assert [r.question.text for r in loaded] == [r.question.text for r in result.questions]
+    assert [r.to_dict() for r in loaded] == [r.to_dict() for r in result]
+    questions = result.merged()
     assert [q.id for q in questions] == [f"Q{i}" for i in range(20)]
     assert questions[10].topic == "Migration"
-    assert all(r["parse"] == "strict" for r in result.records)
+    assert all(r.parse == "strict" for r in result.questions)
     df = result.report_dataframe()
     assert list(df["accepted"]) == [10, 10]
 
@@ -118,16 +120,16 @@ def test_generation_resumes_to_the_same_questions(tmp_path):
         f.write('{"topic": "Mig')  # a torn write
     resumed = culturespa.QuestionGenerator(replies=Script(), questions_per_topic=9, round_size=4,
                                            seed=1).generate(topics(), stopped)
-    assert [r["question"] for r in resumed.records] == [r["question"] for r in reference.records]
-    assert resumed.report[0]["resumed"] == 9 and resumed.report[0]["attempts"] == 0
+    assert [r.question.text for r in resumed] == [r.question.text for r in reference]
+    assert resumed.topics[0].resumed == 9 and resumed.topics[0].attempts == 0
     assert stopped.read_text() == (tmp_path / "full.jsonl").read_text()
 
 
 def test_generation_tolerant_keeps_fenced_replies():
     result = culturespa.QuestionGenerator(replies=Script(), questions_per_topic=12, round_size=8,
                                           tolerant_json=True).generate(topics())
-    assert any(r["parse"] == "tolerant" for r in result.records)
-    assert result.counts()["tolerant"] >= sum(r["parse"] == "tolerant" for r in result.records)
+    assert any(r.parse == "tolerant" for r in result.questions)
+    assert result.counts()["tolerant"] >= sum(r.parse == "tolerant" for r in result.questions)
 
 
 def test_generation_errors():
@@ -138,7 +140,7 @@ def test_generation_errors():
     with pytest.raises(ValueError, match="no seed questions"):
         qgen.generate([("Empty", [])])
     result = qgen.generate(topics())
-    assert [t["exhausted"] for t in result.report] == [True, True]
+    assert [t.exhausted for t in result.topics] == [True, True]
     assert result.counts()["unparseable"] == 8
     bad = culturespa.QuestionGenerator(replies=lambda p, s, o: ["x"], round_size=3)
     with pytest.raises(ValueError, match="1 items for 3 prompts"):
@@ -170,7 +172,7 @@ def test_answering_scored_with_canned_scores(tmp_path):
     answerer = culturespa.QuestionAnswerer(replies=lambda p, s, o: [""] * len(p), scores=canned_scores,
                                            cultures=["KEN", "USA"])
     result = answerer.answer(QUESTIONS, tmp_path)
-    assert [r["culture"] for r in result.runs] == ["", "KEN", "USA"]
+    assert [r.culture for r in result.runs] == ["", "KEN", "USA"]
     assert result.aware["KEN"][0]["distribution"] == pytest.approx([0.1, 0.7, 0.1, 0.1])
     items = json.loads((tmp_path / "answers_culture_aware_KEN_0.json").read_text())
     assert items[0]["Q_id"] == "Q0" and items[0]["answer"] == "2" and items[0]["class"] == "Social Values"
@@ -182,7 +184,7 @@ def test_answering_scored_with_canned_scores(tmp_path):
     again = culturespa.QuestionAnswerer(replies=lambda p, s, o: [""] * len(p),
                                         scores=lambda p, l: calls.append(1) or canned_scores(p, l),
                                         cultures=["KEN", "USA"]).answer(QUESTIONS, tmp_path)
-    assert calls == [] and all(r["resumed"] for r in again.runs)
+    assert calls == [] and all(r.resumed for r in again.runs)
 
 
 # --- end to end on a random checkpoint --------------------------------------
@@ -202,11 +204,11 @@ def test_generation_end_to_end_on_random_weights(tiny_generator, tmp_path):
 
     first = run(4, tmp_path / "a.jsonl")
     # Random weights write no JSON: every attempt is made and counted.
-    for t in first.report:
-        assert t["attempts"] == 8
-        assert t["strict"] + t["tolerant"] + t["unparseable"] == 8
+    for t in first.topics:
+        assert t.attempts == 8
+        assert t.strict + t.tolerant + t.unparseable == 8
     second = run(3, tmp_path / "b.jsonl")
-    assert second.report == first.report
+    assert [t.to_dict() for t in second.topics] == [t.to_dict() for t in first.topics]
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
 
 
@@ -235,7 +237,7 @@ def test_answering_end_to_end_on_random_weights(tiny_generator, tmp_path):
     assert [q.id for q in questions] == ["Q0", "Q1", "Q2", "Q3"]
     assert np.allclose(unaware[0]["distribution"], result.unaware[0]["distribution"])
     rerun = scored.answer(QUESTIONS, tmp_path / "scored")
-    assert all(r["resumed"] for r in rerun.runs)
+    assert all(r.resumed for r in rerun.runs)
 
 
 def test_generation_file_feeds_the_filter(tmp_path, capsys):
@@ -269,7 +271,7 @@ def test_ctrl_c_keeps_finished_runs(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["answers_culture_aware_KEN_0.json",
                                                           "answers_culture_unaware_0.json"]
     result = answerer.answer(QUESTIONS, tmp_path)
-    assert [r["resumed"] for r in result.runs] == [True, True, False]
+    assert [r.resumed for r in result.runs] == [True, True, False]
 
 
 def test_cli_reports_an_interrupted_run(tiny_model_dir, tmp_path, monkeypatch, capsys):

@@ -106,7 +106,7 @@ def test_filter_options_and_bad_input():
     ]
     plain = culturespa.QuestionFilter().apply(questions)
     assert [q.id for q in plain] == ["Q0", "Q1", "Q3"]
-    assert plain.report["duplicate_option_ids"] == ["Q3"]
+    assert plain.report.duplicate_option_ids == ["Q3"]
     strict = culturespa.QuestionFilter(near_duplicate_threshold=0.6, drop_duplicate_options=True).apply(questions)
     assert [q.id for q in strict] == ["Q0"]
     with pytest.raises(ValueError, match="near_duplicate_threshold"):
@@ -162,8 +162,8 @@ def test_contrast_reference_rule_on_the_wvs_runs(shared_dir):
         valid, same, different, kept = expected[code]
         assert (counts.loc[code, "valid"], counts.loc[code, "same"], counts.loc[code, "different"]) == \
             (valid, same, different), code
-        got = [(p["question_id"], p["aware_answer"], p["unaware_answer"])
-               for p in result.pairs if p["culture"] == code]
+        got = [(p.question_id, p.aware_answer, p.unaware_answer)
+               for p in result.pairs if p.culture == code]
         assert got == kept, code
     assert len(result) == sum(e[2] for e in expected.values()) == 1373
     assert counts.loc["USA", "valid"] == 253 and counts.loc["USA", "different"] == 50
@@ -188,9 +188,12 @@ def test_contrast_missing_ids_and_bad_input(caplog):
                {"question_id": "Q2", "reply": "no idea"}]
     aware = {"CHN": [{"question_id": "Q1", "reply": "3"}, {"question_id": "Q7", "reply": "1"}]}
     result = culturespa.ContrastDetector().detect(questions, unaware, aware)
-    chn = result.report["cultures"][0]
-    assert chn["missing_ids"] == ["Q0", "Q2"] and chn["extra_ids"] == ["Q7"]
-    assert [(p["question_id"], p["aware_answer"]) for p in result] == [("Q1", 3)]
+    chn = result.report.cultures[0]
+    assert chn.missing_ids == ["Q0", "Q2"] and chn.extra_ids == ["Q7"]
+    assert result.report.culture("CHN").counts.different == 1
+    assert [(p.question_id, p.aware_answer) for p in result] == [("Q1", 3)]
+    assert result.to_dict()["report"]["cultures"][0]["missing_ids"] == ["Q0", "Q2"]
+    assert result.pairs[0].to_dict()["question_id"] == "Q1"
     with pytest.raises(ValueError, match="empty cultures list"):
         culturespa.ContrastDetector().detect(questions, unaware, {})
     with pytest.raises(ValueError, match="appears twice"):
@@ -221,15 +224,15 @@ def test_contrast_distributional_rule():
     result = culturespa.ContrastDetector(rule="distributional", jsd_threshold=threshold).detect(
         questions, unaware, aware)
     expected = [i for i in range(3) if _jsd(aw[i], un[i]) >= threshold]
-    assert [p["question_id"] for p in result] == [f"Q{i}" for i in expected]
+    assert [p.question_id for p in result] == [f"Q{i}" for i in expected]
     for p in result:
-        i = int(p["question_id"][1:])
-        assert p["score"] == pytest.approx(_jsd(aw[i], un[i]))
-        assert p["aware_answer"] == 1 + max(range(3), key=lambda k: aw[i][k])
-        assert p["probability"] == pytest.approx(max(aw[i]))
+        i = int(p.question_id[1:])
+        assert p.score == pytest.approx(_jsd(aw[i], un[i]))
+        assert p.aware_answer == 1 + max(range(3), key=lambda k: aw[i][k])
+        assert p.probability == pytest.approx(max(aw[i]))
     argmax = culturespa.ContrastDetector(rule="distributional", jsd_threshold=0.0,
                                          require_argmax_change=True).detect(questions, unaware, aware)
-    assert [p["question_id"] for p in argmax] == ["Q1"]
+    assert [p.question_id for p in argmax] == ["Q1"]
     assert pipeline.jensen_shannon_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
 
 
@@ -259,10 +262,10 @@ def _pairs(n=30):
 
 def test_export_formats(tmp_path):
     pairs = _pairs()
-    summary = culturespa.export_dataset(pairs, tmp_path / "alpaca", validation_fraction=0.2, seed=7)
+    summary = culturespa.dataset_export(pairs, tmp_path / "alpaca", validation_fraction=0.2, seed=7)
     train = json.loads((tmp_path / "alpaca/culturespa_train.json").read_text())
     valid = json.loads((tmp_path / "alpaca/culturespa_validation.json").read_text())
-    assert len(train) + len(valid) == len(pairs) == summary["pairs_in"]
+    assert len(train) + len(valid) == len(pairs) == summary.pairs_in
     expected_valid = {f"Q{i}" for i in range(30) if _fnv_fmix(f"7:Q{i}") < 0.2}
     assert len(valid) == 2 * len(expected_valid)
     kenyan = train[0]
@@ -276,23 +279,23 @@ def test_export_formats(tmp_path):
     def builder(question, culture):
         return [{"role": "system", "content": f"culture {culture}"}, ("user", question.text)]
 
-    culturespa.export_dataset(pairs, tmp_path / "msgs", format="sharegpt", mode="specific",
-                              prompt_builder=builder, answer_with_option_text=True)
+    culturespa.dataset_export(pairs, tmp_path / "msgs", format="sharegpt", mode="specific",
+                            prompt_builder=builder, answer_with_option_text=True)
     lines = (tmp_path / "msgs/culturespa_NZL_train.jsonl").read_text().splitlines()
     assert len(lines) == 30
     first = json.loads(lines[0])
     assert first["messages"] == [{"role": "system", "content": "culture NZL"},
                                  {"role": "user", "content": "Is 0 important?"},
                                  {"role": "assistant", "content": "1.Yes"}]
-    culturespa.export_dataset(pairs, tmp_path / "own", format="culturespa", subsample_fraction=0.5)
+    culturespa.dataset_export(pairs, tmp_path / "own", format="culturespa", subsample_fraction=0.5)
     own = [json.loads(x) for x in (tmp_path / "own/culturespa_train.jsonl").read_text().splitlines()]
     kept_ids = {f"Q{i}" for i in range(30) if _fnv_fmix(f"0:subsample:Q{i}") < 0.5}
     assert {r["question_id"] for r in own} == kept_ids
     assert own[0]["unaware_answer"] == 1 and own[0]["rule"] == "reference"
     with pytest.raises(ValueError, match="subsample_fraction"):
-        culturespa.export_dataset(pairs, tmp_path / "bad", subsample_fraction=0.0)
+        culturespa.dataset_export(pairs, tmp_path / "bad", subsample_fraction=0.0)
     with pytest.raises(ValueError, match="format"):
-        culturespa.export_dataset(pairs, tmp_path / "bad", format="csv")
+        culturespa.dataset_export(pairs, tmp_path / "bad", format="csv")
 
 
 def test_cli_stages_end_to_end(shared_dir, tmp_path):

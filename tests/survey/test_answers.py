@@ -102,7 +102,7 @@ def test_the_scorer_takes_answer_records_either_way():
     b = scorer.score([{"question_id": "Q1", "reply": "1"}, ("Q2", "3")], "AAA")
     assert a.alignment == b.alignment == 100.0
     none = scorer.score([{"question_id": "Q1", "reply": None}], "AAA")
-    assert none.counts["parse_failures"] == 1 and none.counts["failures"] == {"empty": 1}
+    assert none.counts.parse_failures == 1 and none.counts.failures == {"empty": 1}
     with pytest.raises(ValueError, match="item 1.*Q2.*distribution"):
         scorer.score([{"Q_id": "Q1", "answer": "1"}, {"Q_id": "Q2"}], "AAA")
     with pytest.raises(ValueError, match="item 0.*float"):

@@ -86,8 +86,8 @@ def test_every_reference_run_scores_as_the_reference_formula(wvs, runs_dir, scor
         expected, counted = reference_score(wvs, culture, load_items(path))
         score = scorer.score(str(path), culture)
         assert score.alignment == pytest.approx(expected, abs=1e-9), path.name
-        assert score.counts["counted"] == counted, path.name
-        assert score.counts["answered"] == 259
+        assert score.counts.counted == counted, path.name
+        assert score.counts.answered == 259
         assert score.survey_questions == 259
 
 
@@ -127,9 +127,12 @@ def test_robust_mode_counts_refusals(runs_dir, scorer, wvs):
     robust = culturespa.SurveyScorer(str(wvs["dir"]), parse="robust", bootstrap_samples=0)
     score = robust.score(str(runs_dir / "wvs_result_culture_aware_USA_0.json"), "USA")
     # read by hand: Q182, Q187, Q189, Q192 are refusals in this file
-    refused = [q["question_id"] for q in score.questions if q["failure"] == "refusal"]
+    refused = [q.question_id for q in score.questions if q.failure == "refusal"]
     assert refused == ["Q182", "Q187", "Q189", "Q192"]
-    assert score.counts["failures"] == {"refusal": 4}
+    assert score.questions[0].to_dict()["question_id"] == score.questions[0].question_id
+    assert score.counts.failures == {"refusal": 4}
+    with pytest.warns(DeprecationWarning, match="attribute .failures"):
+        assert score.counts["failures"] == {"refusal": 4}
     assert score.topics["Ethical Values and Norms"]["failures"] == {"refusal": 4}
     assert math.isnan(score.ci_low)
 
@@ -138,10 +141,10 @@ def test_robust_mode_counts_refusals(runs_dir, scorer, wvs):
 
 def test_random_baseline_matches_a_simulation(wvs, runs_dir, scorer):
     score = scorer.score(str(runs_dir / "wvs_result_culture_aware_NGA_0.json"), "NGA")
-    counted = [q for q in score.questions if q["counted"]]
-    n = np.array([q["option_count"] for q in counted])
-    zero_based = np.array([q["question_id"] in ZERO_BASED for q in counted])
-    gold = np.array([q["gold"] for q in counted]) - np.where(zero_based, 0, 1)  # as indices
+    counted = [q for q in score.questions if q.counted]
+    n = np.array([q.option_count for q in counted])
+    zero_based = np.array([q.question_id in ZERO_BASED for q in counted])
+    gold = np.array([q.gold for q in counted]) - np.where(zero_based, 0, 1)  # as indices
     rng = np.random.default_rng(0)
     draws = (rng.random((20000, len(n))) * n).astype(int)
     scores = 1 - np.linalg.norm(draws - gold, axis=1) / np.linalg.norm(n - 1)
@@ -436,7 +439,7 @@ def test_in_memory_survey_and_answer_lists():
     score = scorer.score([{"Q_id": "Q1", "answer": "Yes"}, ("Q2", "I'd say 3")], "AAA")
     # m = (1, 3), g = (2, 5), n = (2, 5): 1 - sqrt(1 + 4) / sqrt(1 + 16)
     assert score.alignment == pytest.approx(100 * (1 - math.sqrt(5) / math.sqrt(17)))
-    assert score.counts["counted"] == 2
+    assert score.counts.counted == 2
     with pytest.raises(ValueError, match="Q3"):
         scorer.score([{"Q_id": "Q3", "answer": "1"}], "AAA")
     with pytest.raises(ValueError, match="ZZZ"):

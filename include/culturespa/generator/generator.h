@@ -11,6 +11,11 @@
 // does the same for a start the caller chooses and keeps. Results do not
 // depend on the batch size, the grouping, the thread count or the prefix
 // reuse (up to float rounding), and come back in the caller's order.
+//
+// Threads: a Generator holds no mutable state; its const calls may run from
+// several threads at once (each call makes its own KV caches), as may those
+// of the Model and Tokenizer it shares. A Prefix may be given to concurrent
+// calls: they only read it.
 #pragma once
 
 #include <cstdint>
@@ -93,8 +98,10 @@ class Generator {
   const GeneratorOptions& options() const noexcept { return options_; }
   const Model& model() const noexcept { return model_; }
   const Tokenizer& tokenizer() const noexcept { return tokenizer_; }
-  // The chat format conversations are rendered with (resolved lazily:
-  // ConfigError when "" and the tokenizer has no recognised template).
+  // The chat format conversations are rendered with, resolved in the
+  // constructor: ConfigError (raised here, so that a generator for raw
+  // prompts needs no template) when "" was given and the tokenizer has no
+  // recognised template.
   std::string chat_format() const;
 
   // Prompt encodings (the ids the model sees).
@@ -144,7 +151,8 @@ class Generator {
   const Model& model_;
   const Tokenizer& tokenizer_;
   GeneratorOptions options_;
-  mutable std::string chat_format_;
+  std::string chat_format_;        // "" when unresolved: chat_format_error_ says why
+  std::string chat_format_error_;
 };
 
 // A shared prompt start whose KV cache is computed once and reused by every

@@ -12,7 +12,7 @@
 // FormatError naming the file and the key or tensor at fault.
 //
 // Dequantised types: F32, F16, BF16, Q8_0, Q4_0, Q4_1 (block layouts of
-// ggml: docs/models.md). Other ggml types are recognised in the directory;
+// ggml: docs/checkpoints.md). Other ggml types are recognised in the directory;
 // reading one is a FormatError naming the tensor and its type.
 #pragma once
 

@@ -20,6 +20,10 @@
 //
 // Prefix sharing: run a shared prompt once in row 0, then
 // cache.copy_prefix(0, {1, 2, 3}, n) gives rows 1..3 the same first n tokens.
+//
+// Threads: a Model is immutable once loaded; forward() may run from several
+// threads at once, each with its own KVCache. A KVCache is not shared: one
+// thread at a time calls forward() with it or changes it.
 #pragma once
 
 #include <ATen/core/Tensor.h>

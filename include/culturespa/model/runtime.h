@@ -1,7 +1,7 @@
 // culturespa/model/runtime.h: the LibTorch runtime the library computes on.
 //
-// runtime_init() runs once per process (the Model constructor and the Python
-// package call it): it sets LibTorch's intra-op thread count to every core
+// runtime_init() runs once per process (the Model constructor calls it;
+// importing the Python package does not): it sets LibTorch's intra-op thread count to every core
 // (LibTorch halves it by default on x86-64) unless CULTURESPA_NUM_THREADS or
 // OMP_NUM_THREADS says otherwise, and warns when the BLAS behind LibTorch is
 // the netlib reference BLAS (20x slower than OpenBLAS here).

@@ -14,6 +14,10 @@
 // Invalid UTF-8 in an input text is not an error: every ill-formed
 // subsequence is replaced by U+FFFD first (one per maximal subpart, as
 // Python's bytes.decode(errors="replace")). Decoded text is always valid UTF-8.
+//
+// Threads: a Tokenizer is immutable once loaded (its BPE word cache is per
+// thread); its const calls may run from several threads at once. An
+// IncrementalDecoder belongs to one thread.
 #pragma once
 
 #include <functional>
