@@ -22,20 +22,22 @@ void register_model(py::module_& m) {
 
   py::class_<Model>(m, "Model", "A LLaMA-family causal LM loaded from a Hugging Face checkpoint folder.")
       .def(py::init([](const std::string& path, const std::string& device, const std::string& dtype,
-                       int threads, bool cpu_kernels, const std::string& cpu_matmul, py::object progress) {
+                       int threads, bool cpu_kernels, const std::string& cpu_matmul, bool mmap,
+                       py::object progress) {
              ModelOptions options;
              options.device = device;
              options.dtype = dtype;
              options.threads = threads;
              options.cpu_kernels = cpu_kernels;
              options.cpu_matmul = cpu_matmul;
+             options.mmap = mmap;
              auto callback = progress_callback(progress);
              py::gil_scoped_release release;
              return std::make_unique<Model>(path, options, callback);
            }),
            py::arg("path"), py::kw_only(), py::arg("device") = "cpu", py::arg("dtype") = "",
            py::arg("threads") = 0, py::arg("cpu_kernels") = true, py::arg("cpu_matmul") = "auto",
-           py::arg("progress") = py::none())
+           py::arg("mmap") = ModelOptions{}.mmap, py::arg("progress") = py::none())
       .def_property_readonly("path", &Model::path)
       .def_property_readonly("device", &Model::device)
       .def_property_readonly("dtype", &Model::dtype)

@@ -51,7 +51,8 @@ class KVCache:
 
 class Model:
     def __init__(self, path: str, *, device: str = "cpu", dtype: str = "", threads: int = 0,
-                 cpu_kernels: bool = True, cpu_matmul: str = "auto", progress: object = None) -> None: ...
+                 cpu_kernels: bool = True, cpu_matmul: str = "auto", mmap: bool = True,
+                 progress: object = None) -> None: ...
     @property
     def path(self) -> str: ...
     @property
@@ -565,7 +566,8 @@ class QuestionAnswerer:
     def __init__(self, generator: Optional[Generator] = None, *, replies: RepliesFn = None,
                  scores: ScoresFn = None, mode: str = "scored", cultures: Optional[List[Any]] = None,
                  unaware: bool = True, temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 32,
-                 seed: int = 0, name: str = "answers", templates: Optional[PromptTemplates] = None) -> None: ...
+                 seed: int = 0, name: str = "answers", templates: Optional[PromptTemplates] = None,
+                 overwrite: bool = False) -> None: ...
     @property
     def mode(self) -> str: ...
     @property

@@ -56,15 +56,18 @@ class Model:
     ``cpu_matmul``: with the fused kernels, what runs matrix products of more
     than 16 rows: "auto" (oneDNN when OpenBLAS runs kernels older than the CPU
     supports, see ``runtime_info()["blas_core_outdated"]``; else BLAS),
-    "blas" or "onednn".
+    "blas" or "onednn". ``mmap``: map the weight files (default); False reads
+    them into memory first, like llama.cpp's ``--no-mmap``: a file truncated
+    while mapped kills the process with SIGBUS, one read up front cannot
+    change under the model (docs/reliability.md).
     """
 
     def __init__(self, path: Union[str, os.PathLike], *, device: str = "cpu",
                  dtype: Optional[str] = None, threads: Optional[int] = None, cpu_kernels: bool = True,
-                 cpu_matmul: str = "auto", progress=None):
+                 cpu_matmul: str = "auto", mmap: bool = True, progress=None):
         self._model = _core.Model(os.fspath(path), device=device, dtype=dtype or "",
                                   threads=threads or 0, cpu_kernels=cpu_kernels, cpu_matmul=cpu_matmul,
-                                  progress=progress)
+                                  mmap=mmap, progress=progress)
         self.config: Dict[str, Any] = json.loads(self._model.config_json)
 
     path = property(lambda self: self._model.path)
