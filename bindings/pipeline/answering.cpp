@@ -34,7 +34,7 @@ void register_answering(py::module_& m) {
       .def(py::init([](py::object generator, py::object replies, py::object scores, const std::string& mode,
                        py::object cultures, bool unaware, double temperature, double top_p,
                        std::int64_t max_new_tokens, std::uint64_t seed, const std::string& name,
-                       const std::optional<PromptTemplates>& templates) {
+                       const std::optional<PromptTemplates>& templates, bool overwrite) {
              auto out = std::make_unique<PyQuestionAnswerer>();
              out->source = reply_source_from_py(std::move(generator), std::move(replies), std::move(scores));
              AnswerOptions o;
@@ -47,6 +47,7 @@ void register_answering(py::module_& m) {
              o.seed = seed;
              o.name = name;
              if (templates) o.templates = *templates;
+             o.overwrite = overwrite;
              out->answerer = std::make_unique<QuestionAnswerer>(*out->source->source, o);
              return out;
            }),
@@ -54,7 +55,7 @@ void register_answering(py::module_& m) {
            py::arg("scores") = py::none(), py::arg("mode") = "scored", py::arg("cultures") = py::none(),
            py::arg("unaware") = true, py::arg("temperature") = 0.6, py::arg("top_p") = 0.9,
            py::arg("max_new_tokens") = 32, py::arg("seed") = 0, py::arg("name") = "answers",
-           py::arg("templates") = py::none())
+           py::arg("templates") = py::none(), py::arg("overwrite") = AnswerOptions{}.overwrite)
       .def_property_readonly("mode", [](const PyQuestionAnswerer& a) { return answer_mode_name(a.answerer->options().mode); })
       .def_property_readonly("cultures",
                              [](const PyQuestionAnswerer& a) {

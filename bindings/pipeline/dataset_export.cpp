@@ -74,6 +74,8 @@ void register_dataset_export(py::module_& m) {
         out["files"] = summary.files;
         out["records"] = summary.records;
         out["pairs_in"] = summary.pairs_in;
+        out["pairs_invalid"] = summary.pairs_invalid;
+        out["pairs_duplicate"] = summary.pairs_duplicate;
         out["pairs_sampled"] = summary.pairs_sampled;
         return out;
       },

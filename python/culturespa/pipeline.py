@@ -214,7 +214,8 @@ class AnswerResult:
 class QuestionAnswerer:
     """Answers questions culture-unaware and as each culture (the 18 by
     default), one answer file per run in a folder; a run whose file exists is
-    kept (resume). ``mode="scored"``: option distributions from option
+    kept (resume) when it records the same settings (a ValueError names the
+    first that differs; ``overwrite=True`` recomputes every run). ``mode="scored"``: option distributions from option
     scoring (culturespa's way; ``answer`` is the argmax label);
     ``mode="sampled"``: sampled replies (the reference's way: temperature
     0.6, top-p 0.9), parsed later by the contrast rule.
@@ -225,11 +226,12 @@ class QuestionAnswerer:
     def __init__(self, generator=None, *, replies: Optional[Callable] = None, scores: Optional[Callable] = None,
                  mode: str = "scored", cultures: Optional[Sequence] = None, unaware: bool = True,
                  temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 32, seed: int = 0,
-                 name: str = "answers", templates=None):
+                 name: str = "answers", templates=None, overwrite: bool = False):
         self._answerer = _core.QuestionAnswerer(
             _core_generator(generator), replies=replies, scores=scores, mode=mode,
             cultures=None if cultures is None else list(cultures), unaware=unaware, temperature=temperature,
-            top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, name=name, templates=templates)
+            top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, name=name, templates=templates,
+            overwrite=overwrite)
 
     @property
     def mode(self) -> str:
@@ -422,7 +424,7 @@ def export_dataset(pairs, output_dir: Union[str, os.PathLike], *, format: str = 
     training sets. ``prompt_builder(question, culture)`` returns the messages
     ([{"role", "content"}] or (role, content) pairs); by default the
     reference's culture-aware prompt (optionally with other ``templates``).
-    Returns {"files", "records", "pairs_in", "pairs_sampled"}."""
+    Returns {"files", "records", "pairs_in", "pairs_invalid", "pairs_duplicate", "pairs_sampled"}."""
     return _core.dataset_export(
         _pairs_list(pairs), os.fspath(output_dir), prompt_builder=prompt_builder, format=format,
         mode=mode, answer_with_option_text=answer_with_option_text,
