@@ -18,6 +18,7 @@ APT_PACKAGES=(
   libpcre2-dev libutf8proc-dev
   sentencepiece python3-sentencepiece
   libopenblas0-openmp
+  clang  # libFuzzer targets (scripts/fuzz.sh)
 )
 
 as_root() {

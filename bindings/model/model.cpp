@@ -139,6 +139,9 @@ Args:
         16 rows: "auto" (oneDNN when OpenBLAS runs kernels older than the CPU
         supports, see ``runtime_info()["blas_core_outdated"]``; else BLAS),
         "blas" or "onednn".
+    mmap: map the weight files (the default); False reads them into memory
+        instead, so that a file truncated while in use gives an error rather
+        than SIGBUS (docs/reliability.md).
     progress: None, True (a progress bar) or a callable taking a
         ``Progress`` and returning False to cancel.
 
@@ -152,20 +155,22 @@ Example:
 )pbdoc")
       .def(py::init([](const std::filesystem::path& path, const std::string& device,
                        const std::optional<std::string>& dtype, const std::optional<int>& threads, bool cpu_kernels,
-                       const std::string& cpu_matmul, const py::object& progress) {
+                       const std::string& cpu_matmul, bool mmap, const py::object& progress) {
              ModelOptions options;
              options.device = device;
              if (dtype) options.dtype = *dtype;
              if (threads) options.threads = *threads;
              options.cpu_kernels = cpu_kernels;
              options.cpu_matmul = cpu_matmul;
+             options.mmap = mmap;
              auto callback = progress_callback(progress);
              py::gil_scoped_release release;
              return std::make_unique<Model>(path.string(), options, callback);
            }),
            py::arg("path"), py::kw_only(), py::arg("device") = defaults.device, py::arg("dtype") = defaults.dtype,
            py::arg("threads") = defaults.threads, py::arg("cpu_kernels") = defaults.cpu_kernels,
-           py::arg("cpu_matmul") = defaults.cpu_matmul, py::arg("progress") = py::none())
+           py::arg("cpu_matmul") = defaults.cpu_matmul, py::arg("mmap") = defaults.mmap,
+           py::arg("progress") = py::none())
       .def_property_readonly("path", &Model::path, "The folder or file the model was loaded from.")
       .def_property_readonly("device", &Model::device, "\"cpu\", \"cuda:0\", ...")
       .def_property_readonly("dtype", &Model::dtype, "The compute dtype: \"float32\", ...")

@@ -42,6 +42,7 @@ void register_answering(py::module_& m) {
       .field("seed", &AnswerOptions::seed)
       .field("name", &AnswerOptions::name, "Answer-file stem.")
       .field("templates", &AnswerOptions::templates)
+      .field("overwrite", &AnswerOptions::overwrite, "Start over when the answer files hold other settings.")
       .done()
       .def(py::init<>());
 
@@ -85,7 +86,8 @@ result.aware)`` takes them.
 Answers questions culture-unaware and as each culture (docs/pipeline.md, "answer").
 
 One answer file per run in a folder; a run whose file exists is kept
-(resume). ``mode="scored"``: option distributions from option scoring
+(resume) when it records the same settings (a ValueError names the first
+that differs; ``overwrite=True`` recomputes every run). ``mode="scored"``: option distributions from option scoring
 (culturespa's way; ``answer`` is the argmax label); ``mode="sampled"``:
 sampled replies (the reference's way), parsed later by the contrast rule.
 
@@ -97,11 +99,12 @@ Args:
     unaware: also the culture-unaware run (first).
     name: answer-file stem.
     templates: PromptTemplates (None = the reference's).
+    overwrite: start every run over instead of resuming.
 )pbdoc")
       .def(py::init([](py::object generator, py::object replies, py::object scores, const std::string& mode,
                        py::object cultures, bool unaware, double temperature, double top_p,
                        std::int64_t max_new_tokens, std::uint64_t seed, const std::string& name,
-                       const std::optional<PromptTemplates>& templates) {
+                       const std::optional<PromptTemplates>& templates, bool overwrite) {
              auto out = std::make_unique<PyQuestionAnswerer>();
              out->source = reply_source_from_py(std::move(generator), std::move(replies), std::move(scores));
              AnswerOptions o;
@@ -114,6 +117,7 @@ Args:
              o.seed = seed;
              o.name = name;
              if (templates) o.templates = *templates;
+             o.overwrite = overwrite;
              out->answerer = std::make_unique<QuestionAnswerer>(*out->source->source, o);
              return out;
            }),
@@ -122,7 +126,8 @@ Args:
            py::arg("cultures") = py::none(), py::arg("unaware") = defaults.unaware,
            py::arg("temperature") = defaults.temperature, py::arg("top_p") = defaults.top_p,
            py::arg("max_new_tokens") = defaults.max_new_tokens, py::arg("seed") = defaults.seed,
-           py::arg("name") = defaults.name, py::arg("templates") = py::none())
+           py::arg("name") = defaults.name, py::arg("templates") = py::none(),
+           py::arg("overwrite") = defaults.overwrite)
       .def_property_readonly("options", [](const PyQuestionAnswerer& a) { return a.answerer->options(); },
                              "The AnswerOptions.")
       .def_property_readonly("mode", [](const PyQuestionAnswerer& a) { return answer_mode_name(a.answerer->options().mode); })

@@ -72,6 +72,10 @@ void register_dataset_export(py::module_& m) {
       .field("files", &DatasetExportSummary::files, "Paths written, in order.")
       .field("records", &DatasetExportSummary::records, "File path -> records in it.")
       .field("pairs_in", &DatasetExportSummary::pairs_in, "Pairs given.")
+      .field("pairs_invalid", &DatasetExportSummary::pairs_invalid,
+             "Pairs dropped because the aware answer is not an option id of the question.")
+      .field("pairs_duplicate", &DatasetExportSummary::pairs_duplicate,
+             "Pairs dropped as repeats (same question id and culture as an earlier pair).")
       .field("pairs_sampled", &DatasetExportSummary::pairs_sampled, "Pairs left after subsampling.")
       .done();
   def_deprecated_items(summary);

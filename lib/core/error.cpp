@@ -1,5 +1,7 @@
 #include "culturespa/core/error.h"
 
+#include "culturespa/core/utf8.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +11,8 @@
 #include <unistd.h>
 
 namespace culturespa {
+
+Error::Error(const std::string& what) : std::runtime_error(utf8_escape_invalid(what)) {}
 
 FileError::FileError(Kind kind, std::string path, const std::string& what)
     : Error(what), kind_(kind), path_(std::move(path)) {}

@@ -150,6 +150,15 @@ void options_check(const GenerateOptions& o) {
     if (s.empty()) bad("stop_strings must not contain an empty string");
 }
 
+// NaN or Inf logits come from NaN/Inf weights or an overflowing compute
+// dtype; sampling or scoring them would give silent garbage (NaN
+// distributions, token 0), so they stop the call with a named error.
+[[noreturn]] void non_finite_logits(const std::string& model_path) {
+  throw Error("the model's logits hold NaN or Inf (" + model_path +
+              "): its weights hold NaN/Inf values or the compute dtype overflowed; check the checkpoint "
+              "or load it in float32");
+}
+
 }  // namespace
 
 std::string stop_reason_name(StopReason reason) {
@@ -270,6 +279,8 @@ struct Generator::Impl {
             at::log_softmax(logits, -1).view(-1).index_select(0, long_tensor(flat).to(logits.device()));
         const at::Tensor values = picked.to(at::kCPU, at::kDouble).contiguous();
         const double* v = values.data_ptr<double>();
+        for (int64_t j = 0; j < values.numel(); ++j)
+          if (std::isnan(v[j]) || v[j] == std::numeric_limits<double>::infinity()) non_finite_logits(model.path());
         std::size_t k = 0;
         for (std::size_t i = 0; i < chunk.size(); ++i) {
           const ScoreRow& row = rows[group.members[start + i]];
@@ -544,6 +555,7 @@ struct Generator::Impl {
                                                                 const GenerateOptions& o) const {
     const int64_t n = logits.size(0), vocab = logits.size(1);
     const auto device = logits.device();
+    if (!at::isfinite(logits).all().item<bool>()) non_finite_logits(model.path());
     at::Tensor scores = logits;
     if (o.repetition_penalty != 1.0) {
       std::size_t width = 1;
@@ -618,6 +630,11 @@ struct Generator::Impl {
       reporter.advance(prompts.size());
       return results;
     }
+    if (o.stop_ids)
+      for (int id : *o.stop_ids)
+        if (id < 0 || id >= model.config().vocab_size)
+          throw ValueError("GenerateOptions: stop id " + std::to_string(id) + " is outside the model's vocabulary 0.." +
+                           std::to_string(model.config().vocab_size - 1));
     const std::vector<int> stops = o.stop_ids ? *o.stop_ids : stop_ids_default();
     const std::set<int> stop_set(stops.begin(), stops.end());
     std::size_t longest_stop = 0;
@@ -795,6 +812,15 @@ Generator::Generator(const Model& model, const Tokenizer& tokenizer, const Gener
       chat_format_ = tokenizer_.chat_format();
     } catch (const ConfigError& error) {
       chat_format_error_ = error.what();
+    }
+  } else {
+    // Unknown names fail here, not at the first prompt (hours into a run).
+    const auto known = chat_format_names();
+    if (std::find(known.begin(), known.end(), chat_format_) == known.end()) {
+      std::string names;
+      for (const auto& name : known) names += (names.empty() ? "" : ", ") + name;
+      throw ConfigError("GeneratorOptions: unknown chat format '" + chat_format_ + "' (known: " + names +
+                        "; chat_format_register adds one)");
     }
   }
 }

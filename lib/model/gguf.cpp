@@ -237,9 +237,9 @@ bool gguf_is_file(const std::string& path) {
 
 struct GgufFile::Mapping : MappedFile {};
 
-GgufFile::GgufFile(const std::string& path) : path_(path) {
+GgufFile::GgufFile(const std::string& path, bool map) : path_(path) {
   mapping_ = std::make_shared<Mapping>();
-  mapping_->map(path, "GGUF file");
+  mapping_->map(path, "GGUF file", map);
 
   Cursor in(static_cast<const unsigned char*>(mapping_->data), mapping_->size, path);
   if (mapping_->size < 4 || std::memcmp(mapping_->data, "GGUF", 4) != 0)

@@ -11,6 +11,7 @@ namespace culturespa {
 struct MappedFile {
   void* data = nullptr;
   std::size_t size = 0;
+  bool owned = false;  // read into a malloc'ed buffer, not mapped
 
   MappedFile() = default;
   MappedFile(const MappedFile&) = delete;
@@ -18,8 +19,11 @@ struct MappedFile {
   ~MappedFile();
 
   // Maps `path`; FileError naming `kind` ("safetensors file") and the path
-  // when it is missing, not a regular file or cannot be mapped.
-  void map(const std::string& path, const std::string& kind);
+  // when it is missing, not a regular file or cannot be mapped. With `map`
+  // false the file is read into memory instead (ModelOptions::mmap): a file
+  // truncated while mapped raises SIGBUS at the first touch of a lost page,
+  // a file read up front cannot change under the reader.
+  void map(const std::string& path, const std::string& kind, bool map = true);
   const char* bytes() const { return static_cast<const char*>(data); }
   // Tells the kernel that the whole pages of [offset, offset + length) are
   // not needed again (after they were copied).

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "cpu_kernels.h"
 #include "culturespa/core/error.h"
@@ -94,6 +95,38 @@ cpu_kernels::MatmulBackend matmul_backend_parse(const std::string& name) {
                                                 : cpu_kernels::MatmulBackend::blas;
 }
 
+// FormatError when the checkpoint holds tensors the configuration did not
+// load: a config.json or GGUF block_count naming fewer layers than the
+// weights hold would otherwise give a model with layers silently dropped.
+void unused_tensors_check(const WeightSource& ckpt, const std::set<std::string>& loaded, const ModelConfig& c) {
+  std::vector<std::string> unused;
+  int64_t file_layers = 0;
+  const std::string layer_prefix = "model.layers.";
+  for (const std::string& name : ckpt.names()) {
+    if (name.compare(0, layer_prefix.size(), layer_prefix) == 0) {
+      const std::size_t dot = name.find('.', layer_prefix.size());
+      const std::string index = name.substr(layer_prefix.size(), dot - layer_prefix.size());
+      if (!index.empty() && index.size() < 10 && index.find_first_not_of("0123456789") == std::string::npos)
+        file_layers = std::max<int64_t>(file_layers, std::stoll(index) + 1);
+    }
+    // Older transformers saved the RoPE table; it is recomputed, as transformers does.
+    const std::string table = "rotary_emb.inv_freq";
+    const bool rope_table = name.size() >= table.size() &&
+                            name.compare(name.size() - table.size(), table.size(), table) == 0;
+    if (!loaded.count(name) && !rope_table) unused.push_back(name);
+  }
+  if (unused.empty()) return;
+  if (file_layers > c.num_hidden_layers)
+    throw FormatError(ckpt.where() + ": the weights hold " + std::to_string(file_layers) + " layers but " +
+                      ckpt.config_source() + " says num_hidden_layers " + std::to_string(c.num_hidden_layers) +
+                      "; loading would drop layers " + std::to_string(c.num_hidden_layers) + ".." +
+                      std::to_string(file_layers - 1) + " (fix the layer count)");
+  throw FormatError(ckpt.where() + ": " + std::to_string(unused.size()) + " tensor(s) that " + ckpt.config_source() +
+                    " does not use, e.g. '" + unused.front() +
+                    "' (the configuration and the weights disagree: check attention_bias, mlp_bias, "
+                    "tie_word_embeddings and the layer count)");
+}
+
 struct Layer {
   at::Tensor input_norm, w_qkv, b_qkv, q_norm, k_norm, w_o, b_o;
   at::Tensor post_norm, w_gate_up, b_gate_up, w_down, b_down;
@@ -156,6 +189,7 @@ struct Model::Impl {
   at::Tensor embed, final_norm, lm_head, inv_freq;
   std::vector<Layer> layers;
   int64_t weight_bytes = 0;
+  std::set<std::string> loaded;  // checkpoint tensors read (while loading)
   bool fused_cpu = false;  // float32 on CPU with ModelOptions::cpu_kernels
   cpu_kernels::MatmulBackend matmul = cpu_kernels::MatmulBackend::blas;
 
@@ -172,7 +206,10 @@ struct Model::Impl {
   at::Tensor load(const WeightSource& ckpt,
                   const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts) {
     std::vector<at::Tensor> tensors;
-    for (const auto& [name, shape] : parts) tensors.push_back(ckpt.read(name, shape));
+    for (const auto& [name, shape] : parts) {
+      tensors.push_back(ckpt.read(name, shape));
+      loaded.insert(name);
+    }
     at::Tensor out;
     if (tensors.size() == 1 && device.is_cpu() && tensors[0].scalar_type() == dtype) {
       out = tensors[0];  // stays backed by the file mapping
@@ -276,7 +313,7 @@ Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallba
                                   : dtype_parse(options.dtype);
   m.fused_cpu = options.cpu_kernels && m.device.is_cpu() && m.dtype == at::kFloat;
   m.matmul = matmul_backend_parse(options.cpu_matmul);
-  const std::unique_ptr<WeightSource> source = weight_source_open(dir);  // a checkpoint folder or a .gguf file
+  const std::unique_ptr<WeightSource> source = weight_source_open(dir, options.mmap);  // a checkpoint folder or a .gguf file
   const WeightSource& ckpt = *source;
   m.config = ckpt.config();
   const ModelConfig& c = m.config;
@@ -314,6 +351,8 @@ Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallba
   } else {
     m.lm_head = m.load(ckpt, {{"lm_head.weight", {c.vocab_size, H}}});
   }
+  unused_tensors_check(ckpt, m.loaded, c);
+  m.loaded.clear();
   m.rope_init();
 }
 

@@ -176,9 +176,9 @@ SafetensorsHeader safetensors_header_parse(const char* bytes, std::size_t size,
 
 struct SafetensorsFile::Mapping : MappedFile {};
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path, bool map) : path_(path) {
   mapping_ = std::make_shared<Mapping>();
-  mapping_->map(path, "safetensors file");
+  mapping_->map(path, "safetensors file", map);
   header_ = safetensors_header_parse(static_cast<const char*>(mapping_->data), mapping_->size, path);
   for (std::size_t i = 0; i < header_.tensors.size(); ++i) index_[header_.tensors[i].name] = i;
 }
@@ -259,13 +259,13 @@ void safetensors_write(const std::string& path,
 
 // ---------------------------------------------------------------------------
 
-SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) : dir_(dir) {
+SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir, bool map) : dir_(dir) {
   namespace fs = std::filesystem;
   const std::string single = (fs::path(dir) / "model.safetensors").string();
   const std::string index_path = (fs::path(dir) / "model.safetensors.index.json").string();
   if (fs::exists(single)) {
     source_ = single;
-    files_.emplace_back(single);
+    files_.emplace_back(single, map);
     for (const auto& entry : files_[0].tensors()) file_index_[entry.name] = 0;
     return;
   }
@@ -294,7 +294,7 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) : dir_(dir)
                         "' names a file outside the folder: " + file);
     auto found = opened.find(file);
     if (found == opened.end()) {
-      files_.emplace_back((fs::path(dir) / file).string());
+      files_.emplace_back((fs::path(dir) / file).string(), map);
       found = opened.emplace(file, files_.size() - 1).first;
     }
     if (!files_[found->second].find(it.key()))

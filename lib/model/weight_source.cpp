@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <filesystem>
 #include <map>
 
 #include "culturespa/core/error.h"
@@ -19,7 +20,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 class SafetensorsSource : public WeightSource {
  public:
-  explicit SafetensorsSource(const std::string& dir) : config_(model_config_load(dir)), ckpt_(dir) {}
+  SafetensorsSource(const std::string& dir, bool map) : config_(model_config_load(dir)), ckpt_(dir, map) {}
   const ModelConfig& config() const override { return config_; }
   bool contains(const std::string& name) const override { return ckpt_.contains(name); }
   at::Tensor read(const std::string& name, const std::vector<int64_t>& shape) const override {
@@ -33,6 +34,9 @@ class SafetensorsSource : public WeightSource {
     return ckpt_.tensor(name);
   }
   void release(const std::string& name) const override { ckpt_.release(name); }
+  std::vector<std::string> names() const override { return ckpt_.names(); }
+  std::string where() const override { return ckpt_.dir(); }
+  std::string config_source() const override { return "config.json"; }
 
  private:
   ModelConfig config_;
@@ -45,7 +49,7 @@ class SafetensorsSource : public WeightSource {
 // .swapaxes(1, 2)); this is the inverse, as transformers' GGUF loader does.
 class GgufSource : public WeightSource {
  public:
-  explicit GgufSource(const std::string& path) : file_(path), config_(gguf_model_config(file_)) {
+  GgufSource(const std::string& path, bool map) : file_(path, map), config_(gguf_model_config(file_)) {
     for (const auto& info : file_.tensors()) {
       const std::string hf = gguf_hf_tensor_name(info.name);
       if (hf.empty())
@@ -79,6 +83,13 @@ class GgufSource : public WeightSource {
     const auto it = names_.find(name);
     if (it != names_.end()) file_.release(it->second);
   }
+  std::vector<std::string> names() const override {
+    std::vector<std::string> out;
+    for (const auto& [hf, gguf] : names_) out.push_back(hf);
+    return out;
+  }
+  std::string where() const override { return file_.path(); }
+  std::string config_source() const override { return "the GGUF metadata (llama.block_count, ...)"; }
 
  private:
   GgufFile file_;
@@ -88,9 +99,18 @@ class GgufSource : public WeightSource {
 
 }  // namespace
 
-std::unique_ptr<WeightSource> weight_source_open(const std::string& path) {
-  if (gguf_is_file(path)) return std::make_unique<GgufSource>(path);
-  return std::make_unique<SafetensorsSource>(path);
+std::unique_ptr<WeightSource> weight_source_open(const std::string& path, bool map) {
+  // Any regular file is taken for a GGUF file, so that a bad magic or an
+  // empty file is reported as such, not as a missing checkpoint folder.
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) {
+    const std::string name = std::filesystem::path(path).filename().string();
+    if (name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0)
+      throw FileError(FileError::Kind::io, path,
+                      path + " is a safetensors file: give the checkpoint folder that holds it and config.json");
+    return std::make_unique<GgufSource>(path, map);
+  }
+  return std::make_unique<SafetensorsSource>(path, map);
 }
 
 }  // namespace culturespa

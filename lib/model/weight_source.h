@@ -25,9 +25,17 @@ class WeightSource {
   virtual at::Tensor read(const std::string& name, const std::vector<int64_t>& shape) const = 0;
   // The tensor's file pages are not needed again.
   virtual void release(const std::string& name) const = 0;
+  // Every tensor of the checkpoint, by Hugging Face name (the loader checks
+  // it used them all: a config that drops layers must not load silently).
+  virtual std::vector<std::string> names() const = 0;
+  // The file or folder named in errors, and what holds the configuration
+  // ("config.json", "the GGUF metadata").
+  virtual std::string where() const = 0;
+  virtual std::string config_source() const = 0;
 };
 
-// `path` is a checkpoint folder, or a GGUF file (gguf_is_file).
-std::unique_ptr<WeightSource> weight_source_open(const std::string& path);
+// `path` is a checkpoint folder, or a model file: a regular file is read as
+// GGUF (FormatError when its magic is not "GGUF"). `map`: ModelOptions::mmap.
+std::unique_ptr<WeightSource> weight_source_open(const std::string& path, bool map = true);
 
 }  // namespace culturespa

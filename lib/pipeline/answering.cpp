@@ -55,6 +55,15 @@ QuestionAnswerer::QuestionAnswerer(ReplySource& source, AnswerOptions options)
     : source_(source), options_(std::move(options)) {
   if (options_.cultures.empty() && !options_.unaware)
     throw ValueError("answering: no runs (an empty cultures list and unaware off)");
+  if (options_.mode == AnswerMode::sampled) {
+    if (options_.max_new_tokens < 1)
+      throw ValueError("answering: max_new_tokens must be >= 1 in sampled mode, got " +
+                       std::to_string(options_.max_new_tokens) + " (an empty reply answers nothing)");
+    if (!(options_.temperature >= 0))
+      throw ValueError("answering: temperature must be >= 0, got " + std::to_string(options_.temperature));
+    if (!(options_.top_p > 0 && options_.top_p <= 1))
+      throw ValueError("answering: top_p must be in (0, 1], got " + std::to_string(options_.top_p));
+  }
   std::set<std::string> codes;
   for (const auto& c : options_.cultures) {
     if (c.code.empty()) throw ValueError("answering: a culture without a code");
@@ -62,12 +71,34 @@ QuestionAnswerer::QuestionAnswerer(ReplySource& source, AnswerOptions options)
   }
 }
 
+StageSettings answer_settings(const AnswerOptions& options, const std::string& culture, const ReplySource& source) {
+  StageSettings s;
+  s.set("stage", "answer");
+  s.set("mode", answer_mode_name(options.mode));
+  std::string who = "unaware";
+  for (const auto& c : options.cultures)
+    if (c.code == culture) who = c.code + " (" + c.article + " " + c.adjective + ")";
+  s.set("culture", who);
+  s.set("templates", StageSettings{{{"json", options.templates.to_json()}}}.hash());
+  for (const auto& [key, value] : source.settings()) s.set(key, value);
+  if (options.mode == AnswerMode::sampled) {
+    s.set("temperature", stage_setting_number(options.temperature));
+    s.set("top_p", stage_setting_number(options.top_p));
+    s.set("max_new_tokens", std::to_string(options.max_new_tokens));
+    s.set("seed", std::to_string(options.seed));
+  }
+  return s;
+}
+
 namespace {
 
 // Reads a finished run's file when it holds exactly `questions` (by id, in
-// order); nullopt when there is none.
-std::optional<std::vector<ModelAnswer>> finished_run(const std::string& path, const std::vector<Question>& questions) {
+// order) and was made with `settings`; nullopt when there is none.
+std::optional<std::vector<ModelAnswer>> finished_run(const std::string& path, const std::vector<Question>& questions,
+                                                     const StageSettings& settings) {
   if (!std::filesystem::exists(path)) return std::nullopt;
+  stage_settings_require(path, settings,
+                         "rerun with --overwrite (overwrite=True) to start over, or answer into another folder");
   AnswerFile file = answer_file_load(path);
   bool same = file.answers.size() == questions.size();
   for (std::size_t i = 0; same && i < questions.size(); ++i) same = file.answers[i].question_id == questions[i].id;
@@ -117,7 +148,10 @@ AnswerResult QuestionAnswerer::answer(const std::vector<Question>& questions, co
     report.path = answer_file_path(dir, culture, options_);
     report.questions = questions.size();
     std::vector<ModelAnswer> answers;
-    if (auto done = finished_run(report.path, questions)) {
+    const StageSettings settings = answer_settings(options_, culture, source_);
+    std::optional<std::vector<ModelAnswer>> done;
+    if (!options_.overwrite) done = finished_run(report.path, questions, settings);
+    if (done) {
       answers = std::move(*done);
       report.resumed = true;
       log_info("answering: ", report.path, " exists, kept");
@@ -155,6 +189,7 @@ AnswerResult QuestionAnswerer::answer(const std::vector<Question>& questions, co
           answers[i].reply = labels[i][static_cast<std::size_t>(best)];
         }
       }
+      stage_settings_save(report.path, settings);  // first: a record never lags its file
       answer_file_save(report.path, questions, answers);
     }
     report.parsed = parsed_count(answers);

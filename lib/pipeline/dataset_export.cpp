@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "culturespa/core/error.h"
@@ -137,12 +138,27 @@ json record_json(const DatasetRecord& r, DatasetFormat format) {
 
 }  // namespace
 
+std::vector<PairProblem> dataset_pair_problems(const std::vector<ContrastPair>& pairs) {
+  std::vector<PairProblem> problems;
+  problems.reserve(pairs.size());
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& pair : pairs) {
+    if (!pair.question.is_option_id(pair.aware_answer)) problems.push_back(PairProblem::answer_not_an_option);
+    else if (!seen.emplace(pair.question.id, pair.culture).second) problems.push_back(PairProblem::duplicate);
+    else problems.push_back(PairProblem::none);
+  }
+  return problems;
+}
+
 std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                            const DatasetExportOptions& options) {
   check_options(options);
   if (!build) throw ValueError("dataset export: no prompt builder given");
+  const std::vector<PairProblem> problems = dataset_pair_problems(pairs);
   std::vector<DatasetRecord> records;
-  for (const auto& pair : pairs) {
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const ContrastPair& pair = pairs[i];
+    if (problems[i] != PairProblem::none) continue;
     if (!dataset_is_sampled(pair.question.id, options)) continue;
     DatasetRecord r;
     r.question_id = pair.question.id;
@@ -172,6 +188,28 @@ DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, cons
 
   DatasetExportSummary summary;
   summary.pairs_in = pairs.size();
+  const std::vector<PairProblem> problems = dataset_pair_problems(pairs);
+  std::string first_invalid;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    if (problems[i] == PairProblem::duplicate) ++summary.pairs_duplicate;
+    if (problems[i] != PairProblem::answer_not_an_option) continue;
+    if (summary.pairs_invalid++ == 0)
+      first_invalid = "question " + pairs[i].question.id + ", culture " + pairs[i].culture + ": answer " +
+                      std::to_string(pairs[i].aware_answer) + ", options " +
+                      std::to_string(pairs[i].question.first_option_id()) + ".." +
+                      std::to_string(pairs[i].question.last_option_id());
+  }
+  if (summary.pairs_invalid > 0)
+    log_warning("dataset export: ", summary.pairs_invalid, " pair(s) dropped whose culture-aware answer is not an "
+                "option of the question (first: ", first_invalid, ")");
+  if (summary.pairs_duplicate > 0)
+    log_warning("dataset export: ", summary.pairs_duplicate,
+                " pair(s) dropped that repeat an earlier pair's question and culture");
+  if (summary.pairs_invalid + summary.pairs_duplicate == pairs.size())
+    throw ValueError("dataset export: none of the " + std::to_string(pairs.size()) +
+                     " pairs is valid (" + std::to_string(summary.pairs_invalid) + " with an answer outside the "
+                     "options" + (first_invalid.empty() ? "" : ", first: " + first_invalid) + ", " +
+                     std::to_string(summary.pairs_duplicate) + " duplicates)");
   ProgressReporter reporter(progress, "export", pairs.size(), 256);
 
   // set name -> split -> lines; sets in first-seen order.

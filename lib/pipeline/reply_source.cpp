@@ -34,6 +34,16 @@ std::vector<std::vector<double>> ReplySource::option_probabilities(const std::ve
   throw ConfigError("this reply source cannot score options (give one that can, or use sampled answers)");
 }
 
+std::vector<std::pair<std::string, std::string>> GeneratorReplySource::settings() const {
+  std::string format;
+  try {
+    format = generator_.chat_format();
+  } catch (const ConfigError&) {
+    format = "(none)";  // the first conversation will fail anyway
+  }
+  return {{"model", generator_.model().path()}, {"dtype", generator_.model().dtype()}, {"chat_format", format}};
+}
+
 std::vector<std::string> GeneratorReplySource::replies(const std::vector<Conversation>& prompts,
                                                        const GenerateOptions& options,
                                                        const ProgressCallback& progress) {

@@ -1,6 +1,9 @@
 #include "culturespa/pipeline/stage_files.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "culturespa/core/error.h"
@@ -25,6 +28,86 @@ json per_topic_json(const std::map<std::string, ContrastCounts>& per_topic) {
 
 }  // namespace
 
+void StageSettings::set(const std::string& name, const std::string& value) {
+  for (auto& [key, text] : values)
+    if (key == name) {
+      text = value;
+      return;
+    }
+  values.emplace_back(name, value);
+}
+
+const std::string* StageSettings::find(const std::string& name) const {
+  for (const auto& [key, text] : values)
+    if (key == name) return &text;
+  return nullptr;
+}
+
+std::string StageSettings::hash() const {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  for (const auto& [key, text] : values)
+    for (const std::string& part : {key, std::string("="), text, std::string("\n")})
+      for (unsigned char c : part) h = (h ^ c) * 0x100000001b3ULL;
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+std::string stage_setting_number(double value) {
+  char text[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  return text;
+}
+
+std::string stage_settings_path(const std::string& stage_file) {
+  const std::filesystem::path path(stage_file);
+  return (path.parent_path() / ("." + path.filename().string() + ".settings")).string();
+}
+
+void stage_settings_save(const std::string& stage_file, const StageSettings& settings) {
+  nlohmann::ordered_json values = nlohmann::ordered_json::object();
+  for (const auto& [key, text] : settings.values) values[key] = text;
+  const nlohmann::ordered_json record{{"hash", settings.hash()}, {"settings", values}};
+  file_write_atomic(stage_settings_path(stage_file), record.dump(1) + "\n");
+}
+
+std::optional<StageSettings> stage_settings_load(const std::string& stage_file) {
+  const std::string path = stage_settings_path(stage_file);
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  StageSettings settings;
+  try {
+    const nlohmann::ordered_json record = nlohmann::ordered_json::parse(file_read_text(path));
+    for (const auto& [key, value] : record.at("settings").items()) settings.set(key, value.get<std::string>());
+  } catch (const nlohmann::json::exception& error) {
+    throw FormatError(path + ": not a stage settings record (" + error.what() + "); delete it to start over");
+  }
+  return settings;
+}
+
+void stage_settings_require(const std::string& stage_file, const StageSettings& settings,
+                            const std::string& remedy) {
+  const std::string name = std::filesystem::path(stage_file).filename().string();
+  const auto recorded = stage_settings_load(stage_file);
+  if (!recorded)
+    throw ValueError(stage_file + " exists but records no settings (" + stage_settings_path(stage_file) +
+                     " is missing: made by another tool or an older culturespa), so it cannot be kept safely: " +
+                     remedy);
+  if (recorded->hash() == settings.hash()) return;
+  for (const auto& [key, text] : settings.values) {
+    const std::string* was = recorded->find(key);
+    if (!was || *was != text)
+      throw ValueError(name + " was made with " + key + "=" + (was ? *was : "(not recorded)") +
+                       "; this run has " + key + "=" + text + ": " + remedy);
+  }
+  for (const auto& [key, text] : recorded->values)
+    if (!settings.find(key))
+      throw ValueError(name + " was made with " + key + "=" + text + ", a setting this run does not have: " +
+                       remedy);
+}
+
 void contrast_pairs_save(const std::string& path, const std::vector<ContrastPair>& pairs) {
   std::string out;
   for (const auto& p : pairs) {
@@ -47,8 +130,12 @@ void contrast_pairs_save(const std::string& path, const std::vector<ContrastPair
 }
 
 std::vector<ContrastPair> contrast_pairs_load(const std::string& path) {
+  return contrast_pairs_parse(file_read_text(path), path);
+}
+
+std::vector<ContrastPair> contrast_pairs_parse(const std::string& text, const std::string& path) {
   std::vector<ContrastPair> pairs;
-  for (const auto& [place, item] : json_read::json_records(file_read_text(path), path, "contrast pairs")) {
+  for (const auto& [place, item] : json_read::json_records(text, path, "contrast pairs")) {
     const std::string where = path + ": " + place;
     if (!item.is_object()) throw FormatError(where + ": not a JSON object");
     try {

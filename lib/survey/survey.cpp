@@ -184,6 +184,16 @@ void Survey::set_human_answers(std::string_view culture, std::string_view questi
     }
     seen.push_back(option);
   }
+  // Shares are proportions of one culture's respondents: they may sum to
+  // less than 1 (answers outside the options) but never to more; scoring
+  // would normalise such a map silently into another distribution.
+  double total = 0;
+  for (const auto& [option, share] : answers.shares) total += share;
+  if (total > 1.0 + 1e-6) {
+    throw ValueError("human answers of " + std::string(culture) + " to " + q.id + ": shares sum to " +
+                     std::to_string(total) + ", more than 1 (they are proportions of respondents; "
+                     "give each option's share of all respondents)");
+  }
   auto& store = answers_[c];
   auto it = store.by_question.find(q.id);
   if (it == store.by_question.end()) {

@@ -110,169 +110,174 @@ void BpeEngine::build_byte_tables() {
   }
 }
 
-std::unique_ptr<BpeEngine> BpeEngine::from_tokenizer_json(const std::string& json_text,
-                                                        const std::string& path) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
+// One parser per tokenizer.json section. Each reads its section into the
+// engine and throws FormatError (malformed) or ConfigError (unsupported)
+// naming the file and the field; ids are bounded by the vocabulary before
+// anything is sized by them.
+struct TokenizerJsonParser {
+  BpeEngine& e;
+  const std::string& path;
+
+  void pre_tokenizer(const json& node);
+  void normalizer(const json& node);
+  void decoder(const json& node);
+  void vocabulary(const json& model, const json& added);
+  void merges(const json& model);
+  void model_flags(const json& model);
+  void post_processor(const json& node);
+
+  // The bound every id is checked against: model.vocab entries plus
+  // added_tokens entries (ids run 0..bound-1 in every real tokenizer).
+  long long id_bound = 0;
+  int checked_id(const json& node, const std::string& what) const {
+    if (!node.is_number_integer())
+      throw FormatError(path + ": " + what + " is not an integer token id (" + node.dump() + ")");
+    const long long id = node.get<long long>();
+    if (id < 0 || id >= id_bound)
+      throw FormatError(path + ": " + what + " has id " + std::to_string(id) +
+                        ", outside the vocabulary (ids 0.." + std::to_string(id_bound - 1) +
+                        ": model.vocab and added_tokens hold " + std::to_string(id_bound) + " entries)");
+    return static_cast<int>(id);
   }
-  if (!root.is_object() || !root.contains("model") || !root["model"].is_object()) {
-    throw FormatError(path + ": no \"model\" object; not a Hugging Face tokenizer.json");
+};
+
+void TokenizerJsonParser::pre_tokenizer(const json& node) {
+  if (node.is_null()) return;
+  const std::string type = type_of(node);
+  const std::string where = path + ": pre_tokenizer " + type;
+  if (type == "Sequence") {
+    for (const auto& child : node.value("pretokenizers", json::array())) pre_tokenizer(child);
+  } else if (type == "Split") {
+    auto [pattern, is_regex] = pattern_of(node.value("pattern", json::object()), where);
+    const std::string behavior = node.value("behavior", "Isolated");
+    if (behavior != "Isolated" || node.value("invert", false)) {
+      throw ConfigError(where + ": behavior '" + behavior +
+                        "' (invert " + (node.value("invert", false) ? "true" : "false") +
+                        ") is not supported; only Isolated without invert");
+    }
+    PreTokenizerStep step{PreTokenizerStep::Kind::split_regex};
+    step.regex = std::make_shared<Regex>(is_regex ? pattern : regex_escape(pattern), where);
+    e.pre_tokenizers_.push_back(std::move(step));
+  } else if (type == "ByteLevel") {
+    PreTokenizerStep step{PreTokenizerStep::Kind::byte_level};
+    step.add_prefix_space = node.value("add_prefix_space", false);
+    if (step.add_prefix_space && !e.pre_tokenizers_.empty()) {
+      throw ConfigError(where + ": add_prefix_space after another pre-tokenizer is not supported");
+    }
+    if (node.value("use_regex", true)) step.regex = std::make_shared<Regex>(kGpt2Pattern, where);
+    e.pre_tokenizers_.push_back(std::move(step));
+    e.byte_level_ = true;
+  } else if (type == "Metaspace") {
+    if (!e.pre_tokenizers_.empty()) {
+      throw ConfigError(where + ": Metaspace after another pre-tokenizer is not supported");
+    }
+    PreTokenizerStep step{PreTokenizerStep::Kind::metaspace};
+    step.replacement = node.value("replacement", "\xE2\x96\x81");
+    if (step.replacement.empty()) throw FormatError(where + ": replacement is empty");
+    const std::string scheme =
+        node.value("prepend_scheme", node.value("add_prefix_space", true) ? "always" : "never");
+    if (scheme == "never") {
+      step.prepend = false;
+    } else if (scheme == "first") {
+      step.prepend_only_first = true;
+    } else if (scheme != "always") {
+      throw ConfigError(where + ": prepend_scheme '" + scheme + "' is unknown");
+    }
+    step.metaspace_split = node.value("split", true);
+    e.pre_tokenizers_.push_back(std::move(step));
+  } else {
+    throw ConfigError(path + ": pre_tokenizer type '" + type +
+                      "' is not supported (supported: Sequence, Split, ByteLevel, Metaspace)");
   }
-  std::unique_ptr<BpeEngine> engine(new BpeEngine());
-  engine->serial_ = next_engine_serial++;
-  auto& e = *engine;
-  const json& model = root["model"];
-  std::string model_type = type_of(model);
-  if (model_type.empty() && model.contains("merges")) model_type = "BPE";
-  if (model_type != "BPE") {
-    throw ConfigError(path + ": model.type '" + model_type +
-                      "' is not supported (culturespa reads BPE tokenizer.json files; "
-                      "for sentencepiece models use tokenizer.model)");
+}
+
+void TokenizerJsonParser::normalizer(const json& node) {
+  if (node.is_null()) return;
+  const std::string type = type_of(node);
+  const std::string where = path + ": normalizer " + type;
+  if (type == "Sequence") {
+    for (const auto& child : node.value("normalizers", json::array())) normalizer(child);
+  } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+    NormalizerStep step{NormalizerStep::Kind::unicode};
+    step.form = type == "NFC" ? UnicodeForm::nfc : type == "NFD" ? UnicodeForm::nfd
+              : type == "NFKC" ? UnicodeForm::nfkc : UnicodeForm::nfkd;
+    e.normalizers_.push_back(step);
+  } else if (type == "Prepend") {
+    NormalizerStep step{NormalizerStep::Kind::prepend};
+    step.text = node.value("prepend", "");
+    e.normalizers_.push_back(step);
+  } else if (type == "Replace") {
+    auto [pattern, is_regex] = pattern_of(node.value("pattern", json::object()), where);
+    if (is_regex) throw ConfigError(where + ": a Regex pattern is not supported, only String");
+    NormalizerStep step{NormalizerStep::Kind::replace};
+    step.text = pattern;
+    step.replacement = node.value("content", "");
+    e.normalizers_.push_back(step);
+  } else {
+    throw ConfigError(path + ": normalizer type '" + type +
+                      "' is not supported (supported: Sequence, NFC, NFD, NFKC, NFKD, Prepend, Replace)");
   }
+}
+
+void TokenizerJsonParser::decoder(const json& node) {
+  if (node.is_null()) return;
+  const std::string type = type_of(node);
+  const std::string where = path + ": decoder " + type;
+  if (type == "Sequence") {
+    for (const auto& child : node.value("decoders", json::array())) decoder(child);
+  } else if (type == "ByteLevel") {
+    e.decoders_.push_back(DecoderStep{DecoderStep::Kind::byte_level});
+  } else if (type == "Replace") {
+    auto [pattern, is_regex] = pattern_of(node.value("pattern", json::object()), where);
+    if (is_regex) throw ConfigError(where + ": a Regex pattern is not supported, only String");
+    DecoderStep step{DecoderStep::Kind::replace};
+    step.pattern = pattern;
+    step.content = node.value("content", "");
+    e.decoders_.push_back(step);
+  } else if (type == "ByteFallback") {
+    e.decoders_.push_back(DecoderStep{DecoderStep::Kind::byte_fallback});
+  } else if (type == "Fuse") {
+    e.decoders_.push_back(DecoderStep{DecoderStep::Kind::fuse});
+  } else if (type == "Strip") {
+    DecoderStep step{DecoderStep::Kind::strip};
+    step.content = node.value("content", " ");
+    step.start = node.value("start", 0);
+    step.stop = node.value("stop", 0);
+    if (step.content.empty() || step.start < 0 || step.stop < 0)
+      throw FormatError(where + ": needs a non-empty content and start, stop >= 0");
+    e.decoders_.push_back(step);
+  } else if (type == "Metaspace") {
+    DecoderStep step{DecoderStep::Kind::metaspace};
+    step.content = node.value("replacement", "\xE2\x96\x81");
+    step.prepend = node.value("prepend_scheme", node.value("add_prefix_space", true) ? "always" : "never") != "never";
+    e.decoders_.push_back(step);
+  } else {
+    throw ConfigError(path + ": decoder type '" + type +
+                      "' is not supported (supported: Sequence, ByteLevel, Replace, ByteFallback, "
+                      "Fuse, Strip, Metaspace)");
+  }
+}
+
+void TokenizerJsonParser::vocabulary(const json& model, const json& added) {
   if (!model.contains("vocab") || !model["vocab"].is_object()) {
     throw FormatError(path + ": model.vocab is missing or not an object");
   }
-
-  // Pre-tokenizer first: it decides whether the model is byte-level.
-  std::function<void(const json&)> add_pre_tokenizer = [&](const json& node) {
-    if (node.is_null()) return;
-    const std::string type = type_of(node);
-    const std::string where = path + ": pre_tokenizer " + type;
-    if (type == "Sequence") {
-      for (const auto& child : node.value("pretokenizers", json::array())) add_pre_tokenizer(child);
-    } else if (type == "Split") {
-      auto [pattern, is_regex] = pattern_of(node.value("pattern", json::object()), where);
-      const std::string behavior = node.value("behavior", "Isolated");
-      if (behavior != "Isolated" || node.value("invert", false)) {
-        throw ConfigError(where + ": behavior '" + behavior +
-                          "' (invert " + (node.value("invert", false) ? "true" : "false") +
-                          ") is not supported; only Isolated without invert");
-      }
-      PreTokenizerStep step{PreTokenizerStep::Kind::split_regex};
-      step.regex = std::make_shared<Regex>(is_regex ? pattern : regex_escape(pattern), where);
-      e.pre_tokenizers_.push_back(std::move(step));
-    } else if (type == "ByteLevel") {
-      PreTokenizerStep step{PreTokenizerStep::Kind::byte_level};
-      step.add_prefix_space = node.value("add_prefix_space", false);
-      if (step.add_prefix_space && !e.pre_tokenizers_.empty()) {
-        throw ConfigError(where + ": add_prefix_space after another pre-tokenizer is not supported");
-      }
-      if (node.value("use_regex", true)) step.regex = std::make_shared<Regex>(kGpt2Pattern, where);
-      e.pre_tokenizers_.push_back(std::move(step));
-      e.byte_level_ = true;
-    } else if (type == "Metaspace") {
-      if (!e.pre_tokenizers_.empty()) {
-        throw ConfigError(where + ": Metaspace after another pre-tokenizer is not supported");
-      }
-      PreTokenizerStep step{PreTokenizerStep::Kind::metaspace};
-      step.replacement = node.value("replacement", "\xE2\x96\x81");
-      const std::string scheme =
-          node.value("prepend_scheme", node.value("add_prefix_space", true) ? "always" : "never");
-      if (scheme == "never") {
-        step.prepend = false;
-      } else if (scheme == "first") {
-        step.prepend_only_first = true;
-      } else if (scheme != "always" && scheme != "first") {
-        throw ConfigError(where + ": prepend_scheme '" + scheme + "' is unknown");
-      }
-      step.metaspace_split = node.value("split", true);
-      e.pre_tokenizers_.push_back(std::move(step));
-    } else {
-      throw ConfigError(path + ": pre_tokenizer type '" + type +
-                        "' is not supported (supported: Sequence, Split, ByteLevel, Metaspace)");
-    }
-  };
-  add_pre_tokenizer(root.value("pre_tokenizer", json()));
-
-  std::function<void(const json&)> add_normalizer = [&](const json& node) {
-    if (node.is_null()) return;
-    const std::string type = type_of(node);
-    const std::string where = path + ": normalizer " + type;
-    if (type == "Sequence") {
-      for (const auto& child : node.value("normalizers", json::array())) add_normalizer(child);
-    } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
-      NormalizerStep step{NormalizerStep::Kind::unicode};
-      step.form = type == "NFC" ? UnicodeForm::nfc : type == "NFD" ? UnicodeForm::nfd
-                : type == "NFKC" ? UnicodeForm::nfkc : UnicodeForm::nfkd;
-      e.normalizers_.push_back(step);
-    } else if (type == "Prepend") {
-      NormalizerStep step{NormalizerStep::Kind::prepend};
-      step.text = node.value("prepend", "");
-      e.normalizers_.push_back(step);
-    } else if (type == "Replace") {
-      auto [pattern, is_regex] = pattern_of(node.value("pattern", json::object()), where);
-      if (is_regex) throw ConfigError(where + ": a Regex pattern is not supported, only String");
-      NormalizerStep step{NormalizerStep::Kind::replace};
-      step.text = pattern;
-      step.replacement = node.value("content", "");
-      e.normalizers_.push_back(step);
-    } else {
-      throw ConfigError(path + ": normalizer type '" + type +
-                        "' is not supported (supported: Sequence, NFC, NFD, NFKC, NFKD, Prepend, Replace)");
-    }
-  };
-  add_normalizer(root.value("normalizer", json()));
-
-  std::function<void(const json&)> add_decoder = [&](const json& node) {
-    if (node.is_null()) return;
-    const std::string type = type_of(node);
-    const std::string where = path + ": decoder " + type;
-    if (type == "Sequence") {
-      for (const auto& child : node.value("decoders", json::array())) add_decoder(child);
-    } else if (type == "ByteLevel") {
-      e.decoders_.push_back(DecoderStep{DecoderStep::Kind::byte_level});
-    } else if (type == "Replace") {
-      auto [pattern, is_regex] = pattern_of(node.value("pattern", json::object()), where);
-      if (is_regex) throw ConfigError(where + ": a Regex pattern is not supported, only String");
-      DecoderStep step{DecoderStep::Kind::replace};
-      step.pattern = pattern;
-      step.content = node.value("content", "");
-      e.decoders_.push_back(step);
-    } else if (type == "ByteFallback") {
-      e.decoders_.push_back(DecoderStep{DecoderStep::Kind::byte_fallback});
-    } else if (type == "Fuse") {
-      e.decoders_.push_back(DecoderStep{DecoderStep::Kind::fuse});
-    } else if (type == "Strip") {
-      DecoderStep step{DecoderStep::Kind::strip};
-      step.content = node.value("content", " ");
-      step.start = node.value("start", 0);
-      step.stop = node.value("stop", 0);
-      e.decoders_.push_back(step);
-    } else if (type == "Metaspace") {
-      DecoderStep step{DecoderStep::Kind::metaspace};
-      step.content = node.value("replacement", "\xE2\x96\x81");
-      step.prepend = node.value("prepend_scheme", node.value("add_prefix_space", true) ? "always" : "never") != "never";
-      e.decoders_.push_back(step);
-    } else {
-      throw ConfigError(path + ": decoder type '" + type +
-                        "' is not supported (supported: Sequence, ByteLevel, Replace, ByteFallback, "
-                        "Fuse, Strip, Metaspace)");
-    }
-  };
-  add_decoder(root.value("decoder", json()));
-
-  // Vocabulary.
+  if (!added.is_array()) throw FormatError(path + ": added_tokens is not a list");
+  const json& vocab = model["vocab"];
+  id_bound = static_cast<long long>(vocab.size() + added.size());
   int max_id = -1;
-  e.token_to_id_.reserve(model["vocab"].size());
-  for (const auto& [token, id_node] : model["vocab"].items()) {
-    if (!id_node.is_number_integer() || id_node.get<long long>() < 0 ||
-        id_node.get<long long>() > (1 << 30)) {
-      throw FormatError(path + ": model.vocab['" + token + "'] is not a valid token id");
-    }
-    const int id = id_node.get<int>();
+  e.token_to_id_.reserve(vocab.size());
+  for (const auto& [token, id_node] : vocab.items()) {
+    const int id = checked_id(id_node, "model.vocab['" + token + "']");
     e.token_to_id_.emplace(token, id);
     max_id = std::max(max_id, id);
   }
-  const json added = root.value("added_tokens", json::array());
   for (const auto& token : added) {
-    if (!token.contains("id") || !token["id"].is_number_integer() || !token.contains("content") ||
-        !token["content"].is_string()) {
-      throw FormatError(path + ": an added_tokens entry lacks an integer id or a content string");
+    if (!token.is_object() || !token.contains("content") || !token["content"].is_string()) {
+      throw FormatError(path + ": an added_tokens entry lacks a content string");
     }
-    max_id = std::max(max_id, token["id"].get<int>());
+    const std::string content = token["content"];
+    max_id = std::max(max_id, checked_id(token.value("id", json()), "added_tokens entry '" + content + "'"));
   }
   e.id_to_token_.assign(static_cast<std::size_t>(max_id + 1), std::string());
   for (const auto& [token, id] : e.token_to_id_) e.id_to_token_[id] = token;
@@ -286,13 +291,15 @@ std::unique_ptr<BpeEngine> BpeEngine::from_tokenizer_json(const std::string& jso
     if (e.id_to_token_[spec.id].empty()) e.id_to_token_[spec.id] = spec.content;
     e.added_tokens.push_back(std::move(spec));
   }
+}
 
-  // Merges: "a b" strings or [a, b] pairs.
-  const json merges = model.value("merges", json::array());
-  if (!merges.is_array()) throw FormatError(path + ": model.merges is not a list");
-  e.merges_.reserve(merges.size() * 2);
+// "a b" strings or [a, b] pairs; every side and the merged token in model.vocab.
+void TokenizerJsonParser::merges(const json& model) {
+  const json list = model.value("merges", json::array());
+  if (!list.is_array()) throw FormatError(path + ": model.merges is not a list");
+  e.merges_.reserve(list.size() * 2);
   int rank = 0;
-  for (const auto& merge : merges) {
+  for (const auto& merge : list) {
     std::string left, right;
     if (merge.is_string()) {
       const std::string text = merge.get<std::string>();
@@ -324,6 +331,9 @@ std::unique_ptr<BpeEngine> BpeEngine::from_tokenizer_json(const std::string& jso
     e.add_merge(a, b, merged, rank);
     ++rank;
   }
+}
+
+void TokenizerJsonParser::model_flags(const json& model) {
   e.ignore_merges_ = model.value("ignore_merges", false);
   e.byte_fallback_ = model.value("byte_fallback", false);
   e.fuse_unk_ = model.value("fuse_unk", false);
@@ -336,41 +346,77 @@ std::unique_ptr<BpeEngine> BpeEngine::from_tokenizer_json(const std::string& jso
       throw ConfigError(path + ": model." + key + " is not supported");
     }
   }
+}
 
-  // Post-processor: what add_special_tokens puts around a single sequence.
-  std::function<void(const json&)> add_post_processor = [&](const json& node) {
-    if (node.is_null()) return;
-    const std::string type = type_of(node);
-    if (type == "Sequence") {
-      for (const auto& child : node.value("processors", json::array())) add_post_processor(child);
-    } else if (type == "ByteLevel") {
-      // Offsets only: no ids.
-    } else if (type == "TemplateProcessing") {
-      bool after_sequence = false;
-      const json specials = node.value("special_tokens", json::object());
-      for (const auto& piece : node.value("single", json::array())) {
-        if (piece.contains("Sequence")) {
-          after_sequence = true;
-        } else if (piece.contains("SpecialToken")) {
-          const std::string name = piece["SpecialToken"].value("id", "");
-          if (!specials.contains(name) || !specials[name].contains("ids")) {
-            throw FormatError(path + ": post_processor names special token '" + name +
-                              "' without ids in special_tokens");
-          }
-          for (const auto& id : specials[name]["ids"]) {
-            (after_sequence ? e.suffix_ids : e.prefix_ids).push_back(id.get<int>());
-          }
+// What add_special_tokens puts around a single sequence.
+void TokenizerJsonParser::post_processor(const json& node) {
+  if (node.is_null()) return;
+  const std::string type = type_of(node);
+  const std::string where = "post_processor " + type;
+  if (type == "Sequence") {
+    for (const auto& child : node.value("processors", json::array())) post_processor(child);
+  } else if (type == "ByteLevel") {
+    // Offsets only: no ids.
+  } else if (type == "TemplateProcessing") {
+    bool after_sequence = false;
+    const json specials = node.value("special_tokens", json::object());
+    for (const auto& piece : node.value("single", json::array())) {
+      if (piece.contains("Sequence")) {
+        after_sequence = true;
+      } else if (piece.contains("SpecialToken")) {
+        const std::string name = piece["SpecialToken"].value("id", "");
+        if (!specials.contains(name) || !specials[name].contains("ids") || !specials[name]["ids"].is_array()) {
+          throw FormatError(path + ": " + where + " names special token '" + name +
+                            "' without ids in special_tokens");
+        }
+        for (const auto& id : specials[name]["ids"]) {
+          (after_sequence ? e.suffix_ids : e.prefix_ids).push_back(checked_id(id, where + " token '" + name + "'"));
         }
       }
-    } else if (type == "BertProcessing" || type == "RobertaProcessing") {
-      e.prefix_ids.push_back(node.at("cls").at(1).get<int>());
-      e.suffix_ids.push_back(node.at("sep").at(1).get<int>());
-    } else {
-      throw ConfigError(path + ": post_processor type '" + type + "' is not supported");
     }
-  };
-  add_post_processor(root.value("post_processor", json()));
+  } else if (type == "BertProcessing" || type == "RobertaProcessing") {
+    e.prefix_ids.push_back(checked_id(node.at("cls").at(1), where + " cls"));
+    e.suffix_ids.push_back(checked_id(node.at("sep").at(1), where + " sep"));
+  } else {
+    throw ConfigError(path + ": post_processor type '" + type + "' is not supported");
+  }
+}
 
+std::unique_ptr<BpeEngine> BpeEngine::from_tokenizer_json(const std::string& json_text,
+                                                        const std::string& path) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!root.is_object() || !root.contains("model") || !root["model"].is_object()) {
+    throw FormatError(path + ": no \"model\" object; not a Hugging Face tokenizer.json");
+  }
+  std::unique_ptr<BpeEngine> engine(new BpeEngine());
+  engine->serial_ = next_engine_serial++;
+  const json& model = root["model"];
+  std::string model_type = type_of(model);
+  if (model_type.empty() && model.contains("merges")) model_type = "BPE";
+  if (model_type != "BPE") {
+    throw ConfigError(path + ": model.type '" + model_type +
+                      "' is not supported (culturespa reads BPE tokenizer.json files; "
+                      "for sentencepiece models use tokenizer.model)");
+  }
+  TokenizerJsonParser parse{*engine, path};
+  try {
+    parse.pre_tokenizer(root.value("pre_tokenizer", json()));  // first: it decides byte-level
+    parse.normalizer(root.value("normalizer", json()));
+    parse.decoder(root.value("decoder", json()));
+    parse.vocabulary(model, root.value("added_tokens", json::array()));
+    parse.merges(model);
+    parse.model_flags(model);
+    parse.post_processor(root.value("post_processor", json()));
+  } catch (const json::exception& e) {
+    // A field of the wrong JSON type somewhere in a section.
+    throw FormatError(path + ": a field has the wrong type (" + e.what() + ")");
+  }
+  auto& e = *engine;
   e.model_description = e.byte_level_ ? "byte-level BPE (" + path + ")"
                                       : std::string(e.byte_fallback_ ? "BPE with byte_fallback (" : "BPE (") + path + ")";
   e.build_byte_tables();
@@ -469,8 +515,9 @@ void BpeEngine::encode_plain(std::string_view text, std::vector<int>& out, bool 
     if (!step.regex) continue;
     next.clear();
     const std::string_view view(normalized);
-    for (const auto& [begin, end] : pieces) {
-      step.regex->split_isolated(view.substr(begin, end - begin), [&](std::size_t b, std::size_t e) {
+    for (const Span& piece : pieces) {
+      const std::size_t begin = piece.first;  // a plain variable: lambdas cannot capture bindings before C++20
+      step.regex->split_isolated(view.substr(begin, piece.second - begin), [&](std::size_t b, std::size_t e) {
         next.emplace_back(begin + b, begin + e);
       });
     }
@@ -487,19 +534,38 @@ namespace {
 // A direct-mapped cache of recent words per thread: no locks, and survey text
 // (a few thousand distinct words) stays in it. Entries carry the serial number
 // of their engine, so a freed engine's entries are never taken for another's.
-struct WordCacheSlot {
-  std::uint64_t serial = 0;
-  std::string word;
-  std::vector<int> ids;
+class WordCache {
+ public:
+  static WordCache& of_this_thread() {
+    thread_local WordCache cache;
+    return cache;
+  }
+  // The ids cached for `word` of engine `serial`, or nullptr.
+  const std::vector<int>* find(std::uint64_t serial, std::string_view word) const {
+    const Slot& slot = slots_[index(word)];
+    return slot.serial == serial && slot.word == word ? &slot.ids : nullptr;
+  }
+  void store(std::uint64_t serial, std::string_view word, const int* begin, const int* end) {
+    Slot& slot = slots_[index(word)];
+    slot.serial = serial;
+    slot.word.assign(word);
+    slot.ids.assign(begin, end);
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t serial = 0;
+    std::string word;
+    std::vector<int> ids;
+  };
+  static constexpr std::size_t kSlots = 1 << 13;
+  static std::size_t index(std::string_view word) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+    for (unsigned char c : word) h = (h ^ c) * 0x100000001b3ULL;
+    return static_cast<std::size_t>(h & (kSlots - 1));
+  }
+  std::vector<Slot> slots_ = std::vector<Slot>(kSlots);
 };
-constexpr std::size_t kWordCacheSlots = 1 << 13;
-
-std::uint64_t word_hash(std::string_view word) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : word) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
 
 }  // namespace
 
@@ -508,17 +574,14 @@ void BpeEngine::bpe_word(std::string_view word, std::vector<int>& out) const {
     bpe_word_uncached(word, out);
     return;
   }
-  thread_local std::vector<WordCacheSlot> slots(kWordCacheSlots);
-  auto& slot = slots[word_hash(word) & (kWordCacheSlots - 1)];
-  if (slot.serial == serial_ && slot.word == word) {
-    out.insert(out.end(), slot.ids.begin(), slot.ids.end());
+  WordCache& cache = WordCache::of_this_thread();
+  if (const std::vector<int>* ids = cache.find(serial_, word)) {
+    out.insert(out.end(), ids->begin(), ids->end());
     return;
   }
   const std::size_t before = out.size();
   bpe_word_uncached(word, out);
-  slot.serial = serial_;
-  slot.word.assign(word);
-  slot.ids.assign(out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+  cache.store(serial_, word, out.data() + before, out.data() + out.size());
 }
 
 void BpeEngine::initial_symbols(std::string_view word, std::vector<int>& symbols) const {
@@ -577,11 +640,13 @@ void BpeEngine::bpe_word_uncached(std::string_view word, std::vector<int>& out) 
   std::vector<int> ids;
   ids.reserve(word.size());
   initial_symbols(word, ids);
+  merge_symbols(ids);
+  out.insert(out.end(), ids.begin(), ids.end());
+}
+
+void BpeEngine::merge_symbols(std::vector<int>& ids) const {
   const int n = static_cast<int>(ids.size());
-  if (n <= 1) {
-    out.insert(out.end(), ids.begin(), ids.end());
-    return;
-  }
+  if (n <= 1) return;
   // Hugging Face's merge order: the lowest rank first, the leftmost on ties;
   // a queued pair is dropped when either side has changed since.
   std::vector<int> prev(n), next(n);
@@ -622,7 +687,10 @@ void BpeEngine::bpe_word_uncached(std::string_view word, std::vector<int>& out) 
     push_pair(prev[top.pos]);
     push_pair(top.pos);
   }
-  for (int i = 0; i >= 0; i = next[i]) out.push_back(ids[i]);
+  std::vector<int> merged;
+  merged.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i >= 0; i = next[i]) merged.push_back(ids[i]);
+  ids.swap(merged);
 }
 
 // ---------------------------------------------------------------------------

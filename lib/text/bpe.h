@@ -107,10 +107,15 @@ struct AddedTokenSpec {
   bool rstrip = false;
 };
 
+struct TokenizerJsonParser;  // bpe.cpp: one parser per tokenizer.json section
+
 // The tokenizer.json model and pipeline.
 class BpeEngine {
  public:
-  // Parses a tokenizer.json text; `path` names the file in errors.
+  // Parses a tokenizer.json text; `path` names the file in errors. Every id
+  // (model.vocab, added_tokens, post_processor) must lie in 0..N-1 where N
+  // counts the model.vocab and added_tokens entries: FormatError otherwise,
+  // before anything is sized by an id.
   static std::unique_ptr<BpeEngine> from_tokenizer_json(const std::string& json_text,
                                                        const std::string& path);
   // GPT-2's vocab.json + merges.txt (byte-level BPE, GPT-2 split pattern).
@@ -136,12 +141,17 @@ class BpeEngine {
   std::string model_description;           // e.g. "byte-level BPE (tokenizer.json)"
 
  private:
+  friend struct TokenizerJsonParser;
   BpeEngine() = default;
   void build_byte_tables();
   void add_merge(int a, int b, int merged, int rank);
+  // One pre-tokenized word: through the per-thread word cache, else bpe_word_uncached.
   void bpe_word(std::string_view word, std::vector<int>& out) const;
+  // ignore_merges lookup, else initial_symbols then merge_symbols.
   void bpe_word_uncached(std::string_view word, std::vector<int>& out) const;
   void initial_symbols(std::string_view word, std::vector<int>& symbols) const;
+  // The BPE merge loop over a word's symbols, in place (Hugging Face's order).
+  void merge_symbols(std::vector<int>& ids) const;
   std::string normalize(std::string_view text) const;
 
   std::unordered_map<std::string, int> token_to_id_;

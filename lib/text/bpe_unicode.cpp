@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "culturespa/core/error.h"
+#include "culturespa/core/utf8.h"
 
 namespace culturespa::text_detail {
 
@@ -139,46 +140,10 @@ std::string unicode_normalize(std::string_view text, UnicodeForm form) {
   return out;
 }
 
-namespace {
-
-// Length of the well-formed UTF-8 sequence at text[i], or 0 when ill-formed;
-// `consumed` is then the length of the maximal ill-formed subpart (>= 1).
-std::size_t utf8_sequence(std::string_view text, std::size_t i, std::size_t& consumed) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  consumed = 1;
-  if (lead < 0x80) return 1;
-  std::size_t length;
-  unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) low = 0xA0;
-    if (lead == 0xED) high = 0x9F;  // no surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) low = 0x90;
-    if (lead == 0xF4) high = 0x8F;
-  } else {
-    return 0;
-  }
-  for (std::size_t k = 1; k < length; ++k) {
-    if (i + k >= text.size()) return 0;
-    const unsigned char c = byte(i + k);
-    const unsigned char lo = k == 1 ? low : 0x80, hi = k == 1 ? high : 0xBF;
-    if (c < lo || c > hi) return 0;
-    consumed = k + 1;
-  }
-  return length;
-}
-
-}  // namespace
-
 bool utf8_is_valid(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
     std::size_t consumed;
-    const std::size_t length = utf8_sequence(text, i, consumed);
+    const std::size_t length = utf8_sequence_length(text, i, &consumed);
     if (length == 0) return false;
     i += length;
   }
@@ -191,7 +156,7 @@ std::string utf8_sanitize(std::string_view text) {
   out.reserve(text.size() + 8);
   for (std::size_t i = 0; i < text.size();) {
     std::size_t consumed;
-    const std::size_t length = utf8_sequence(text, i, consumed);
+    const std::size_t length = utf8_sequence_length(text, i, &consumed);
     if (length == 0) {
       out += "\xEF\xBF\xBD";
       i += consumed;

@@ -47,11 +47,15 @@ std::vector<int> token_ids(const json& config, const char* key) {
   std::vector<int> ids;
   if (!config.contains(key)) return ids;
   const json& node = config[key];
-  if (node.is_number_integer()) ids.push_back(node.get<int>());
+  // Negative ids (LLaMA's "pad_token_id": -1) mean "none", as in transformers;
+  // ids past int's range are no token either.
+  auto take = [&](const json& id) {
+    if (id.is_number_integer() && id.get<long long>() >= 0 && id.get<long long>() < (1LL << 31))
+      ids.push_back(static_cast<int>(id.get<long long>()));
+  };
+  if (node.is_number_integer()) take(node);
   if (node.is_array()) {
-    for (const auto& id : node) {
-      if (id.is_number_integer()) ids.push_back(id.get<int>());
-    }
+    for (const auto& id : node) take(id);
   }
   return ids;
 }
@@ -236,15 +240,23 @@ struct Tokenizer::Impl {
     if (tokenizer_config && tokenizer_config->is_object()) {
       const json& tc = *tokenizer_config;
       if (tc.contains("added_tokens_decoder") && tc["added_tokens_decoder"].is_object()) {
+        // Ids are bounded like tokenizer.json's: the vocabulary plus these entries.
+        const long long bound = static_cast<long long>(vocab_size) +
+                                static_cast<long long>(tc["added_tokens_decoder"].size());
         for (const auto& [id_text, entry] : tc["added_tokens_decoder"].items()) {
-          if (!entry.is_object() || !entry.contains("content")) continue;
+          if (!entry.is_object() || !entry.contains("content") || !entry["content"].is_string()) continue;
           AddedTokenSpec spec;
+          long long id = -1;
+          std::size_t used = 0;
           try {
-            spec.id = std::stoi(id_text);
+            id = std::stoll(id_text, &used);
           } catch (const std::exception&) {
-            throw FormatError((dir / "tokenizer_config.json").string() + ": added_tokens_decoder key '" +
-                              id_text + "' is not a token id");
+            used = 0;
           }
+          if (used == 0 || used != id_text.size() || id < 0 || id >= bound)
+            throw FormatError((dir / "tokenizer_config.json").string() + ": added_tokens_decoder key '" +
+                              id_text + "' is not a token id in 0.." + std::to_string(bound - 1));
+          spec.id = static_cast<int>(id);
           spec.content = entry["content"];
           spec.special = entry.value("special", false);
           spec.lstrip = entry.value("lstrip", false);
@@ -413,7 +425,12 @@ Tokenizer Tokenizer::from_folder(const std::string& path, const TokenizerOptions
       }
     }
   }
-  impl->read_side_files(dir);
+  try {
+    impl->read_side_files(dir);
+  } catch (const json::exception& e) {
+    throw FormatError(dir.string() + ": tokenizer_config.json, config.json or generation_config.json has a field "
+                      "of the wrong type (" + e.what() + ")");
+  }
   impl->index_added();
   return Tokenizer(std::move(impl));
 }

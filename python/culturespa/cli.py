@@ -7,6 +7,30 @@ import sys
 from typing import List, Optional
 
 
+def _ranged(kind, low=None, high=None, *, low_open=False, high_open=False, what=""):
+    """An argparse type that reads `kind` and checks the range, so that a bad
+    value is a usage error naming the option, never a traceback."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
+        if value != value or (low is not None and (value < low or (low_open and value == low))) or \
+                (high is not None and (value > high or (high_open and value == high))):
+            raise argparse.ArgumentTypeError(f"{text} is out of range ({what})")
+        return value
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+_count = _ranged(int, 0, 2**31 - 1, what="an integer >= 0")
+_positive = _ranged(int, 1, 2**31 - 1, what="an integer >= 1")
+_seed = _ranged(int, 0, 2**64 - 1, what="an integer in 0..2^64-1")
+_share = _ranged(float, 0.0, 1.0, what="a number in [0, 1]")
+_nonnegative = _ranged(float, 0.0, what="a number >= 0")
+_int32 = _ranged(int, -2**31, 2**31 - 1, what="a 32-bit integer")
+
+
 def _info(args: argparse.Namespace) -> int:
     import culturespa
 
@@ -118,8 +142,8 @@ def _add_chat_parser(sub) -> None:
     chat.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model folder)")
     chat.add_argument("--chat-format", default=None,
                       help="chat format (chatml, llama3, ...; default: recognised from the tokenizer's template)")
-    chat.add_argument("--max-new-tokens", type=int, default=16, help="reply length limit (default 16)")
-    chat.add_argument("--threads", type=int, default=0, help="LibTorch threads (0: default)")
+    chat.add_argument("--max-new-tokens", type=_positive, default=16, help="reply length limit (default 16)")
+    chat.add_argument("--threads", type=_count, default=0, help="LibTorch threads (0: default)")
     chat.add_argument("--json", action="store_true", help="print one JSON object")
     chat.set_defaults(run=_chat)
 
@@ -308,6 +332,10 @@ def _export(args: argparse.Namespace) -> int:
         subsample_fraction=args.fraction, seed=args.seed, name=args.name,
         progress=args.progress or None)
     print(f"{summary.pairs_sampled} of {summary.pairs_in} pairs")
+    for count, why in ((summary.pairs_invalid, "answer not an option of the question"),
+                       (summary.pairs_duplicate, "repeat an earlier pair's question and culture")):
+        if count:
+            print(f"  {count} pairs dropped: {why}")
     for path in summary.files:
         count = summary.records.get(path)
         print(f"  {path}" + (f"  ({count} records)" if count is not None else ""))
@@ -379,7 +407,7 @@ def _answer(args: argparse.Namespace) -> int:
     answerer = culturespa.QuestionAnswerer(
         _load_generator(args), mode=args.mode, cultures=args.cultures or None, unaware=not args.no_unaware,
         temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,
-        name=args.name)
+        name=args.name, overwrite=args.overwrite)
     try:
         result = answerer.answer(questions, args.output, progress=args.progress or None)
     except KeyboardInterrupt:
@@ -395,9 +423,9 @@ def _add_model_arguments(parser, defaults) -> None:
     parser.add_argument("--model", required=True,
                         help="checkpoint folder with its tokenizer (e.g. `culturespa model path smollm2-135m-instruct`)")
     parser.add_argument("--chat-format", default=None, help="chat format (default: the tokenizer's template)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+    parser.add_argument("--batch-size", type=_positive, default=defaults.batch_size,
                         help=f"sequences per forward pass (default {defaults.batch_size})")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: LibTorch's choice)")
+    parser.add_argument("--threads", type=_count, default=0, help="CPU threads (default: LibTorch's choice)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
@@ -420,14 +448,14 @@ def _add_pipeline_commands(sub) -> None:
                      help="survey whose topics and questions seed the prompts (default: $CULTURESPA_SURVEY)")
     gen.add_argument("--topics", nargs="*", default=[], help="topic names (default: all of the survey's)")
     gen.add_argument("--seeds", help="seed questions instead of a survey's (a question bank; each `class` is a topic)")
-    gen.add_argument("--per-topic", type=int, default=gen_defaults.questions_per_topic,
+    gen.add_argument("--per-topic", type=_positive, default=gen_defaults.questions_per_topic,
                      help=f"questions per topic (default {gen_defaults.questions_per_topic})")
-    gen.add_argument("--round-size", type=int, default=gen_defaults.round_size,
+    gen.add_argument("--round-size", type=_positive, default=gen_defaults.round_size,
                      help=f"prompts in flight at once (default {gen_defaults.round_size})")
-    gen.add_argument("--max-attempts", type=int, default=gen_defaults.max_attempts_per_topic,
+    gen.add_argument("--max-attempts", type=_count, default=gen_defaults.max_attempts_per_topic,
                      help="attempts per topic before giving up (default 0: 20 x per-topic + round size)")
-    gen.add_argument("--max-new-tokens", type=int, default=gen_defaults.max_new_tokens)
-    gen.add_argument("--seed", type=int, default=gen_defaults.seed)
+    gen.add_argument("--max-new-tokens", type=_positive, default=gen_defaults.max_new_tokens)
+    gen.add_argument("--seed", type=_seed, default=gen_defaults.seed)
     gen.add_argument("--tolerant-json", action="store_true",
                      help="also keep replies only the tolerant parser reads (code fences, prose, single quotes)")
     gen.add_argument("--bank", help="also write the accepted questions as one question bank (JSON, Q0..)")
@@ -445,11 +473,15 @@ def _add_pipeline_commands(sub) -> None:
                           f"(default {answer_defaults.mode})")
     ans.add_argument("--cultures", nargs="*", default=[], help="culture codes (default: the 18)")
     ans.add_argument("--no-unaware", action="store_true", help="skip the culture-unaware run")
-    ans.add_argument("--temperature", type=float, default=answer_defaults.temperature)
-    ans.add_argument("--top-p", type=float, default=answer_defaults.top_p)
-    ans.add_argument("--max-new-tokens", type=int, default=answer_defaults.max_new_tokens)
-    ans.add_argument("--seed", type=int, default=answer_defaults.seed)
+    ans.add_argument("--temperature", type=_nonnegative, default=answer_defaults.temperature)
+    ans.add_argument("--top-p", type=_ranged(float, 0.0, 1.0, low_open=True, what="a number in (0, 1]"),
+                     default=answer_defaults.top_p)
+    ans.add_argument("--max-new-tokens", type=_positive, default=answer_defaults.max_new_tokens)
+    ans.add_argument("--seed", type=_seed, default=answer_defaults.seed)
     ans.add_argument("--name", default=answer_defaults.name, help=f"file-name stem (default {answer_defaults.name})")
+    ans.add_argument("--overwrite", action="store_true",
+                     help="recompute every run; without it a run whose file exists is kept only when it was "
+                          "made with the same settings (else an error names the setting that differs)")
     ans.set_defaults(run=_answer)
 
     flt = sub.add_parser("filter", help="filter generated questions (reference rules + options)")
@@ -459,14 +491,14 @@ def _add_pipeline_commands(sub) -> None:
     flt.add_argument("--seeds", help="seed questions for duplicate detection (a survey folder or file)")
     flt.add_argument("--report", help="write the per-step, per-topic report here (JSON)")
     flt.add_argument("--no-reference", action="store_true", help="skip the reference's three rules")
-    flt.add_argument("--near-duplicate-threshold", type=float, default=filter_defaults.near_duplicate_threshold,
+    flt.add_argument("--near-duplicate-threshold", type=_share, default=filter_defaults.near_duplicate_threshold,
                      help="drop questions whose word n-gram Jaccard similarity to an earlier one "
                           "reaches this (default 0: off)")
-    flt.add_argument("--near-duplicate-ngram", type=int, default=filter_defaults.near_duplicate_ngram,
+    flt.add_argument("--near-duplicate-ngram", type=_positive, default=filter_defaults.near_duplicate_ngram,
                      help=f"n of the word n-grams (default {filter_defaults.near_duplicate_ngram})")
-    flt.add_argument("--min-options", type=int, default=filter_defaults.min_options,
+    flt.add_argument("--min-options", type=_count, default=filter_defaults.min_options,
                      help="lower bound on options (default 0: none)")
-    flt.add_argument("--max-options", type=int, default=filter_defaults.max_options,
+    flt.add_argument("--max-options", type=_count, default=filter_defaults.max_options,
                      help="upper bound on options (default 0: none)")
     flt.add_argument("--drop-duplicate-options", action="store_true",
                      help="drop questions listing an option twice")
@@ -482,9 +514,9 @@ def _add_pipeline_commands(sub) -> None:
                                          "or to give topics")
     con.add_argument("--report", help="write the valid/same/different report here (JSON)")
     con.add_argument("--rule", default=contrast_defaults.rule, choices=["reference", "distributional"])
-    con.add_argument("--min-answer", type=int, default=contrast_defaults.min_answer)
-    con.add_argument("--max-answer", type=int, default=contrast_defaults.max_answer)
-    con.add_argument("--jsd-threshold", type=float, default=contrast_defaults.jsd_threshold)
+    con.add_argument("--min-answer", type=_int32, default=contrast_defaults.min_answer)
+    con.add_argument("--max-answer", type=_int32, default=contrast_defaults.max_answer)
+    con.add_argument("--jsd-threshold", type=_share, default=contrast_defaults.jsd_threshold)
     con.add_argument("--require-argmax-change", action="store_true")
     con.add_argument("--progress", action="store_true", help="show a progress bar")
     con.set_defaults(run=_contrast)
@@ -496,11 +528,11 @@ def _add_pipeline_commands(sub) -> None:
     exp.add_argument("--output", required=True, help="output folder")
     exp.add_argument("--prompts", help="prompt templates (prompts.json shape; default: the reference's)")
     exp.add_argument("--option-text", action="store_true", help="answer with label and option text")
-    exp.add_argument("--validation", type=float, default=export_defaults.validation_fraction,
-                     help="validation share of question ids")
-    exp.add_argument("--fraction", type=float, default=export_defaults.subsample_fraction,
-                     help="subsample this share of question ids")
-    exp.add_argument("--seed", type=int, default=export_defaults.seed, help="salt of the split/subsample hashes")
+    exp.add_argument("--validation", type=_ranged(float, 0.0, 1.0, high_open=True, what="a number in [0, 1)"),
+                     default=export_defaults.validation_fraction, help="validation share of question ids")
+    exp.add_argument("--fraction", type=_ranged(float, 0.0, 1.0, low_open=True, what="a number in (0, 1]"),
+                     default=export_defaults.subsample_fraction, help="subsample this share of question ids")
+    exp.add_argument("--seed", type=_seed, default=export_defaults.seed, help="salt of the split/subsample hashes")
     exp.add_argument("--name", default=export_defaults.name, help="file-name stem and dataset_info key")
     exp.add_argument("--progress", action="store_true", help="show a progress bar")
     exp.set_defaults(run=_export)
@@ -528,9 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "culture (default: the `_<ISO>_` or `_<Adjective>_` part of the file name)")
     score.add_argument("--parse", choices=["reference", "robust"], default="reference",
                        help="answer parsing rule (default: reference)")
-    score.add_argument("--bootstrap", type=int, default=1000,
+    score.add_argument("--bootstrap", type=_count, default=1000,
                        help="bootstrap resamples for the confidence interval (0: none)")
-    score.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    score.add_argument("--seed", type=_seed, default=0, help="bootstrap seed")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.set_defaults(run=_score)
     _add_pipeline_commands(sub)

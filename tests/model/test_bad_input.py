@@ -206,3 +206,49 @@ def test_safetensors_round_trip_with_reference_package(tmp_path):
     assert metadata == {"format": "pt"}
     for name, t in tensors.items():
         assert back[name].dtype == t.dtype and torch.equal(back[name], t)
+
+
+# Issue #16: configuration and weights must agree; model files say what they are.
+
+def test_config_with_fewer_layers_than_the_weights_is_refused(tmp_path):
+    path = tmp_path / "ckpt3"
+    testing.write_checkpoint(path, num_hidden_layers=3, seed=2)
+    config = _config(path)
+    config["num_hidden_layers"] = 1
+    _write_config(path, config)
+    with pytest.raises(ValueError, match=r"3 layers but config.json says num_hidden_layers 1"):
+        culturespa.Model(path)
+
+
+def test_empty_or_bad_magic_model_file(tmp_path):
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.gguf.*magic 'GGUF'"):
+        culturespa.Model(empty)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUX" + bytes(64))
+    with pytest.raises(ValueError, match="bad.gguf.*magic 'GGUF'"):
+        culturespa.Model(bad)
+
+
+def test_read_instead_of_map(checkpoint):
+    ids = [[1, 2, 3, 4]]
+    mapped = culturespa.Model(checkpoint)
+    read = culturespa.Model(checkpoint, mmap=False)
+    assert torch.equal(mapped.forward(ids), read.forward(ids))
+
+
+def test_nan_weights_are_a_named_error_not_a_nan_distribution(tmp_path, capsys):
+    import culturespa.generator
+    from culturespa import cli
+
+    path = tmp_path / "nan"
+    testing.write_checkpoint(path, vocab_size=272, num_hidden_layers=1, seed=4)
+    culturespa.generator.write_test_tokenizer(path)
+    tensors, metadata = culturespa.safetensors_read(path / "model.safetensors")
+    tensors["model.norm.weight"] = torch.full_like(tensors["model.norm.weight"], float("nan"))
+    culturespa.safetensors_write(path / "model.safetensors", tensors, metadata=metadata)
+    code = cli.main(["chat", "--culture", "KEN", "--model", str(path), "--chat-format", "chatml",
+                     "--text", "Pick one", "--options", "yes", "no", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and "NaN" in captured.err and "NaN" not in captured.out

@@ -110,11 +110,11 @@ def _llama_permute(weight: np.ndarray, n_head: int) -> np.ndarray:
             .swapaxes(1, 2).reshape(weight.shape))
 
 
-def _hf_folder_to_gguf(folder, path, qtype=Q.F32):
+def _hf_folder_to_gguf(folder, path, qtype=Q.F32, block_count=None):
     config = json.loads((folder / "config.json").read_text())
     tensors, _ = culturespa.safetensors_read(folder / "model.safetensors")
     writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_block_count(config["num_hidden_layers"] if block_count is None else block_count)
     writer.add_context_length(config["max_position_embeddings"])
     writer.add_embedding_length(config["hidden_size"])
     writer.add_feed_forward_length(config["intermediate_size"])
@@ -190,6 +190,16 @@ def test_model_from_quantised_gguf_equals_its_dequantised_weights(tmp_path):
     ids = [[1, 2, 3, 4, 100, 101]]
     expected_logits = culturespa.Model(folder, dtype="float32").forward(ids)
     assert torch.equal(culturespa.Model(path, dtype="float32").forward(ids), expected_logits)
+
+
+def test_gguf_whose_block_count_drops_layers_is_refused(tmp_path):
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    testing.write_checkpoint(folder, vocab_size=128, num_hidden_layers=3, seed=12)
+    path = tmp_path / "model.gguf"
+    _hf_folder_to_gguf(folder, path, block_count=1)
+    with pytest.raises(ValueError, match=r"model.gguf: the weights hold 3 layers but the GGUF metadata"):
+        culturespa.Model(path)
 
 
 def test_gguf_of_another_architecture_is_refused(tmp_path):

@@ -37,9 +37,10 @@ def test_answer_contrast_export_commands(tiny_model, tmp_path, capsys):
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "unaware" in printed and "KEN" in printed and "(kept)" not in printed
-    files = sorted(p.name for p in out_dir.iterdir())
+    files = sorted(p.name for p in out_dir.glob("*.json"))
     assert files == ["answers_culture_aware_KEN_0.json", "answers_culture_aware_THA_0.json",
                      "answers_culture_unaware_0.json"]
+    assert sorted(p.name for p in out_dir.glob(".*.settings")) == [f".{f}.settings" for f in files]
     items = json.loads((out_dir / "answers_culture_aware_KEN_0.json").read_text())
     assert len(items) == 5 and len(items[0]["distribution"]) == 3
     assert abs(sum(items[0]["distribution"]) - 1) < 1e-6

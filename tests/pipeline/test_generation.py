@@ -268,8 +268,11 @@ def test_ctrl_c_keeps_finished_runs(tmp_path):
                                            cultures=["KEN", "USA"])
     with pytest.raises(KeyboardInterrupt):
         answerer.answer(QUESTIONS, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers_culture_aware_KEN_0.json",
-                                                          "answers_culture_unaware_0.json"]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["answers_culture_aware_KEN_0.json",
+                                                               "answers_culture_unaware_0.json"]
+    # A record of the settings beside each finished file, none for the interrupted run.
+    assert sorted(p.name for p in tmp_path.glob(".*.settings")) == [".answers_culture_aware_KEN_0.json.settings",
+                                                                    ".answers_culture_unaware_0.json.settings"]
     result = answerer.answer(QUESTIONS, tmp_path)
     assert [r.resumed for r in result.runs] == [True, True, False]
 

@@ -182,3 +182,19 @@ def test_question_bank_save(tmp_path):
         {"Q_id": "Q0", "question": "Spend or save?", "option_lst": ["Spend", "Save"], "class": "Economic Values"},
         {"Q_id": "Q1", "question": "Rate", "option_lst": ["0", "1"]}]
     assert question_bank_load(str(path)) == bank
+
+
+def test_human_shares_summing_to_more_than_one_are_refused(tmp_path):
+    """Issue #16: they were normalised without a word; docs/survey.md says why they are refused."""
+    s = Survey(name="mini", questions=[Question(id="T1", text="Tea or coffee?", options=["Tea", "Coffee"])],
+               cultures=[culture_from_code("KEN")])
+    s.set_human_answers("KEN", "T1", {1: 0.6, 2: 0.3})  # 0.9: the rest answered neither
+    with pytest.raises(ValueError, match=r"KEN to T1: shares sum to 1\.4.*more than 1"):
+        s.set_human_answers("KEN", "T1", {1: 0.9, 2: 0.5})
+    path = tmp_path / "mini.json"
+    s.save(str(path))
+    doc = json.loads(path.read_text())
+    doc["human_answers"]["KEN"]["T1"] = {"1": 0.9, "2": 0.5}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"mini.json.*sum to 1\.4"):
+        Survey.load(str(path))

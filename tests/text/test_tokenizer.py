@@ -407,3 +407,24 @@ def test_llama2_and_mistral_formats_match_their_jinja_templates(source, format_n
         expected = template.render(messages=messages, bos_token="<s>", eos_token="</s>",
                                    add_generation_prompt=True)
         assert chat_render(format_name, messages, bos_token="<s>", eos_token="</s>") == expected
+
+
+@pytest.mark.parametrize("bad_id", [-1, 10**8, 10**9])
+def test_added_token_ids_are_bounded_by_the_vocabulary(tmp_path, bad_id):
+    """Issue #16: id -1 wrote out of bounds, 1e8 allocated 3.4 GB, 1e9 gave a traceback."""
+    folder = write_tiny_tokenizer(tmp_path / "tok")
+    doc = json.loads((folder / "tokenizer.json").read_text())
+    doc["added_tokens"][0]["id"] = bad_id
+    (folder / "tokenizer.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=rf"tokenizer.json: added_tokens entry '<\|end\|>' has id {bad_id}, "
+                                         r"outside the vocabulary"):
+        culturespa.Tokenizer.from_folder(str(folder))
+
+
+def test_invalid_utf8_tokenizer_json_gives_a_readable_message(tmp_path):
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_bytes(b'{"model": {"type": "BPE", "vocab": {"\xff": 0}}}')
+    with pytest.raises(ValueError) as error:
+        culturespa.Tokenizer.from_folder(str(folder))
+    assert "tokenizer.json" in str(error.value)

@@ -18,10 +18,18 @@
 
 namespace culturespa {
 
+// Messages are always valid UTF-8: a message quoting bytes that are not
+// (a bad file's content) has each ill-formed byte written as \xNN, so that
+// every binding and log can show it.
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what);
+  explicit Error(const char* what) : Error(std::string(what)) {}
 };
+
+// `text` with every byte that is not part of well-formed UTF-8 written as
+// \xNN (valid text comes back unchanged).
+std::string utf8_escape_invalid(const std::string& text);
 
 // A file or directory that is missing or cannot be read or written.
 class FileError : public Error {

@@ -99,9 +99,10 @@ class Generator {
   const Model& model() const noexcept { return model_; }
   const Tokenizer& tokenizer() const noexcept { return tokenizer_; }
   // The chat format conversations are rendered with, resolved in the
-  // constructor: ConfigError (raised here, so that a generator for raw
-  // prompts needs no template) when "" was given and the tokenizer has no
-  // recognised template.
+  // constructor: a given name must be known (ConfigError there, listing the
+  // known ones); "" takes the tokenizer's template, and when it has no
+  // recognised one the ConfigError is raised here, so that a generator for
+  // raw prompts needs no template.
   std::string chat_format() const;
 
   // Prompt encodings (the ids the model sees).

@@ -86,7 +86,9 @@ class GgufFile {
  public:
   // FileError when it cannot be opened; FormatError naming the file and the
   // key or tensor when its content is malformed.
-  explicit GgufFile(const std::string& path);
+  // `map` false reads the file into memory instead of mapping it
+  // (ModelOptions::mmap has why).
+  explicit GgufFile(const std::string& path, bool map = true);
 
   const std::string& path() const noexcept { return path_; }
   uint32_t version() const noexcept { return version_; }

@@ -48,6 +48,13 @@ struct ModelOptions {
   // CPU (RuntimeInfo::blas_core_outdated) and LibTorch has oneDNN, else
   // "blas" (LibTorch's BLAS); "onednn" forces oneDNN (ConfigError without it).
   std::string cpu_matmul = "auto";
+  // Weight files are mapped (mmap), so loading is fast and pages are shared
+  // between processes. A file truncated or rewritten in place while mapped
+  // (another process writing the checkpoint) kills the process with SIGBUS
+  // when a lost page is touched; no library can turn that into an error.
+  // false reads every file into memory first, like llama.cpp's --no-mmap:
+  // slower to load, more memory, but the file cannot change under the model.
+  bool mmap = true;
 };
 
 // Per-sequence keys and values of every layer, preallocated for `capacity`

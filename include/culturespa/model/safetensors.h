@@ -59,7 +59,9 @@ std::string safetensors_dtype_name(at::ScalarType type);
 // One memory-mapped safetensors file.
 class SafetensorsFile {
  public:
-  explicit SafetensorsFile(const std::string& path);
+  // `map` false reads the file into memory instead of mapping it
+  // (ModelOptions::mmap has why).
+  explicit SafetensorsFile(const std::string& path, bool map = true);
 
   const std::string& path() const noexcept { return path_; }
   const std::vector<SafetensorsEntry>& tensors() const noexcept { return header_.tensors; }
@@ -92,7 +94,7 @@ void safetensors_write(const std::string& path,
 // in model.safetensors.index.json ("weight_map": {tensor: file}).
 class SafetensorsCheckpoint {
  public:
-  explicit SafetensorsCheckpoint(const std::string& dir);
+  explicit SafetensorsCheckpoint(const std::string& dir, bool map = true);
 
   bool contains(const std::string& name) const;
   // FormatError naming the tensor and the checkpoint (or index) when absent.

@@ -16,6 +16,7 @@
 #include "culturespa/core/progress.h"
 #include "culturespa/pipeline/contrast.h"
 #include "culturespa/pipeline/reply_source.h"
+#include "culturespa/pipeline/stage_files.h"
 #include "culturespa/survey/prompts.h"
 #include "culturespa/survey/survey.h"
 
@@ -35,10 +36,13 @@ struct AnswerOptions {
   // Sampled mode, as the reference's answering runs.
   double temperature = 0.6;
   double top_p = 0.9;
-  std::int64_t max_new_tokens = 32;      // the reply's first number is what counts
+  std::int64_t max_new_tokens = 32;      // the reply's first number is what counts (>= 1)
   std::uint64_t seed = 0;                // reply to question i of culture c depends only on (seed, c, i)
   std::string name = "answers";          // file stem: <name>_culture_unaware_0.json, <name>_culture_aware_<CODE>_0.json
   PromptTemplates templates = PromptTemplates::reference();
+  // A run whose file exists is kept only when it was made with the same
+  // settings (answer_settings; stage_files.h); true recomputes every run.
+  bool overwrite = false;
 };
 
 // What one run did.
@@ -56,6 +60,12 @@ struct AnswerResult {
   std::vector<AnswerRunReport> runs;
 };
 
+// The settings a run's answers depend on, recorded beside its file: mode,
+// the culture (code, adjective, article), the templates (hash), the reply
+// source's settings (model, chat format) and, for sampled answers,
+// temperature, top_p, max_new_tokens and seed.
+StageSettings answer_settings(const AnswerOptions& options, const std::string& culture, const ReplySource& source);
+
 // The answer-file path of a run ("" culture = unaware) in `dir`.
 std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options = {});
 
@@ -69,16 +79,20 @@ void answer_file_save(const std::string& path, const std::vector<Question>& ques
 class QuestionAnswerer {
  public:
   // The source must outlive the answerer. ValueError for no runs (no
-  // cultures and unaware false) or a culture code given twice.
+  // cultures and unaware false), a culture code given twice, or sampling
+  // options out of range (max_new_tokens < 1, temperature < 0, top_p
+  // outside (0, 1]).
   QuestionAnswerer(ReplySource& source, AnswerOptions options = {});
   const AnswerOptions& options() const { return options_; }
 
   // Answers `questions` (each with 2 or more options, ids unique: ValueError
   // naming the question otherwise) for every run into `dir` (created when
-  // missing). A run whose file exists and holds the same question ids in
-  // the same order is read instead of recomputed; one holding other ids is a
-  // ValueError naming it. CancelledError from `progress` keeps the finished
-  // runs' files.
+  // missing). A run whose file exists, holds the same question ids in the
+  // same order and records the same settings (answer_settings) is read
+  // instead of recomputed; one holding other ids or made with other
+  // settings is a ValueError naming the file and the first differing
+  // setting, unless options.overwrite. CancelledError from `progress` keeps
+  // the finished runs' files.
   AnswerResult answer(const std::vector<Question>& questions, const std::string& dir,
                       ProgressCallback progress = {}) const;
 

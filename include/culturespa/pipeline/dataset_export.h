@@ -81,7 +81,16 @@ bool dataset_is_sampled(const std::string& question_id, const DatasetExportOptio
 // The answer text of a pair as the options say.
 std::string dataset_output_text(const ContrastPair& pair, bool answer_with_option_text);
 
-// Records for `pairs` after subsampling, in pair order. ValueError for a
+// Why a pair gives no training example: none (valid), an aware answer that
+// is not one of its question's option ids (a parse of "99" or "-1" must not
+// become the training target "99"), or a repeat of an earlier pair's
+// (question id, culture) (the first one is kept).
+enum class PairProblem { none, answer_not_an_option, duplicate };
+// The problem of each pair, in pair order.
+std::vector<PairProblem> dataset_pair_problems(const std::vector<ContrastPair>& pairs);
+
+// Records for `pairs` after dropping invalid and duplicate pairs
+// (dataset_pair_problems) and subsampling, in pair order. ValueError for a
 // fraction outside its range or an empty builder.
 std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                            const DatasetExportOptions& options = {});
@@ -91,13 +100,15 @@ struct DatasetExportSummary {
   std::vector<std::string> files;                 // paths written, in order
   std::map<std::string, std::size_t> records;     // file path -> records in it
   std::size_t pairs_in = 0;                       // pairs given
-  std::size_t pairs_sampled = 0;                  // pairs left after subsampling
+  std::size_t pairs_invalid = 0;                  // dropped: aware answer not an option id of the question
+  std::size_t pairs_duplicate = 0;                // dropped: same question id and culture as an earlier pair
+  std::size_t pairs_sampled = 0;                  // pairs left after dropping and subsampling
 };
 
 // Writes the datasets into `dir` (created when missing): per set
 // "<name>[_<CULTURE>]_train.<ext>" and, when validation_fraction > 0,
 // "..._validation.<ext>"; for Alpaca also dataset_info.json naming every file.
-// Each file is written atomically. ValueError for no pairs.
+// Each file is written atomically. ValueError for no pairs, or none valid.
 DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                     const std::string& dir, const DatasetExportOptions& options = {},
                                     ProgressCallback progress = {});

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "culturespa/core/progress.h"
@@ -32,6 +33,10 @@ class ReplySource {
   virtual std::vector<std::vector<double>> option_probabilities(
       const std::vector<Conversation>& prompts, const std::vector<std::vector<std::string>>& labels,
       const ProgressCallback& progress);
+  // What the replies depend on besides the prompts (model, chat format), as
+  // name -> value settings that stage files record (stage_files.h). The
+  // default: none.
+  virtual std::vector<std::pair<std::string, std::string>> settings() const { return {}; }
 };
 
 // Replies from Generator::generate, distributions from
@@ -46,6 +51,8 @@ class GeneratorReplySource final : public ReplySource {
   std::vector<std::vector<double>> option_probabilities(const std::vector<Conversation>& prompts,
                                                         const std::vector<std::vector<std::string>>& labels,
                                                         const ProgressCallback& progress) override;
+  // model (its path), dtype and chat_format.
+  std::vector<std::pair<std::string, std::string>> settings() const override;
 
  private:
   const Generator& generator_;
