@@ -22,25 +22,29 @@ void register_model(py::module_& m) {
 
   py::class_<Model>(m, "Model", "A LLaMA-family causal LM loaded from a Hugging Face checkpoint folder.")
       .def(py::init([](const std::string& path, const std::string& device, const std::string& dtype,
-                       int threads, bool cpu_kernels, const std::string& cpu_matmul, py::object progress) {
+                       int threads, bool cpu_kernels, const std::string& cpu_matmul, const std::string& weights,
+                       py::object progress) {
              ModelOptions options;
              options.device = device;
              options.dtype = dtype;
              options.threads = threads;
              options.cpu_kernels = cpu_kernels;
              options.cpu_matmul = cpu_matmul;
+             options.weights = weights;
              auto callback = progress_callback(progress);
              py::gil_scoped_release release;
              return std::make_unique<Model>(path, options, callback);
            }),
            py::arg("path"), py::kw_only(), py::arg("device") = "cpu", py::arg("dtype") = "",
            py::arg("threads") = 0, py::arg("cpu_kernels") = true, py::arg("cpu_matmul") = "auto",
-           py::arg("progress") = py::none())
+           py::arg("weights") = ModelOptions{}.weights, py::arg("progress") = py::none())
       .def_property_readonly("path", &Model::path)
       .def_property_readonly("device", &Model::device)
       .def_property_readonly("dtype", &Model::dtype)
       .def_property_readonly("compute_path", &Model::compute_path)
       .def_property_readonly("weight_bytes", &Model::weight_bytes)
+      .def_property_readonly("weight_type", &Model::weight_type,
+                             R"pbdoc(How the matrices are stored: "float32", "bfloat16", "q8_0", ... ("+"-joined when they differ).)pbdoc")
       .def_property_readonly("config_json", [](const Model& model) { return model.config().json; })
       .def_property_readonly("architecture", [](const Model& model) { return model.config().architecture; })
       .def_property_readonly("eos_token_ids",

@@ -56,15 +56,17 @@ class Model:
     ``cpu_matmul``: with the fused kernels, what runs matrix products of more
     than 16 rows: "auto" (oneDNN when OpenBLAS runs kernels older than the CPU
     supports, see ``runtime_info()["blas_core_outdated"]``; else BLAS),
-    "blas" or "onednn".
+    "blas" or "onednn". ``weights``: on the CPU, how the matrices are stored
+    ("float32", "bfloat16", "q8_0", or "file" for the checkpoint's own type;
+    "" follows ``dtype``); see docs/model.md.
     """
 
     def __init__(self, path: Union[str, os.PathLike], *, device: str = "cpu",
                  dtype: Optional[str] = None, threads: Optional[int] = None, cpu_kernels: bool = True,
-                 cpu_matmul: str = "auto", progress=None):
+                 cpu_matmul: str = "auto", weights: str = "", progress=None):
         self._model = _core.Model(os.fspath(path), device=device, dtype=dtype or "",
                                   threads=threads or 0, cpu_kernels=cpu_kernels, cpu_matmul=cpu_matmul,
-                                  progress=progress)
+                                  weights=weights, progress=progress)
         self.config: Dict[str, Any] = json.loads(self._model.config_json)
 
     path = property(lambda self: self._model.path)
@@ -72,6 +74,7 @@ class Model:
     dtype = property(lambda self: self._model.dtype)
     compute_path = property(lambda self: self._model.compute_path)
     weight_bytes = property(lambda self: self._model.weight_bytes)
+    weight_type = property(lambda self: self._model.weight_type)
     architecture = property(lambda self: self._model.architecture)
     eos_token_ids = property(lambda self: list(self._model.eos_token_ids))
 
