@@ -27,6 +27,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Busy-waits politely: pause instructions first (microsecond hand-over on an
+// idle machine), then yielding the core every round, so that on an
+// oversubscribed machine a waiting thread does not hold a core that the
+// thread it waits for needs.
+class Backoff {
+ public:
+  void pause() {
+    if (++rounds_ < 1024) {
+      CULTURESPA_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  uint32_t rounds_ = 0;
+};
+
 // Set on the pool's workers, and on a caller while it runs a job: a nested
 // parallel_for from there runs serially.
 thread_local bool in_job = false;
@@ -90,11 +108,12 @@ class Pool {
     in_job = true;
     job_work(job);
     in_job = false;
-    while (job.done.load(std::memory_order_acquire) < job.chunks) CULTURESPA_CPU_RELAX();
+    Backoff backoff;
+    while (job.done.load(std::memory_order_acquire) < job.chunks) backoff.pause();
     // A worker that read `current_` before this store is counted in `active_`
     // (it incremented first), so once active_ is 0 none holds `job` any more.
     current_.store(nullptr, std::memory_order_seq_cst);
-    while (active_.load(std::memory_order_seq_cst) != 0) CULTURESPA_CPU_RELAX();
+    while (active_.load(std::memory_order_seq_cst) != 0) backoff.pause();
     if (job.failed.load()) std::rethrow_exception(job.error);
   }
 
@@ -134,10 +153,11 @@ class Pool {
   // Spins until the generation moves past `seen`, then sleeps; false on stop.
   bool wait_for_job(uint64_t seen) {
     const auto start = Clock::now();
+    Backoff backoff;
     for (uint32_t i = 1;; ++i) {
       if (stop_.load(std::memory_order_relaxed)) return false;
       if (generation_.load(std::memory_order_acquire) != seen) return true;
-      CULTURESPA_CPU_RELAX();
+      backoff.pause();
       if (i % 64 == 0 && Clock::now() - start > std::chrono::nanoseconds(spin_ns_)) break;
     }
     std::unique_lock<std::mutex> lock(sleep_mutex_);
