@@ -255,6 +255,16 @@ CULTURESPA_INLINE float widen(uint16_t w) {
   return f;
 }
 
+// The 4 weight rows j0.. (the last repeated when fewer than 4 remain) of a
+// matrix whose rows are `stride` elements apart.
+template <typename T>
+struct FourRows {
+  const T* r[4];
+  FourRows(const T* w, int64_t j0, int64_t nj, int64_t stride) {
+    for (int64_t i = 0; i < 4; ++i) r[i] = w + (j0 + std::min<int64_t>(i, nj - 1)) * stride;
+  }
+};
+
 // out[m][n] = x[m] . w[n] (+ bias[n]) for every row m of x and n in
 // [n_begin, n_end). Blocks of 2 rows x 4 weight rows keep 8 independent
 // vector accumulators (enough FMA chains in flight, within AVX2's 16
@@ -266,10 +276,8 @@ CULTURESPA_INLINE void skinny_rows(const float* x, const W* w, const float* bias
                                    int64_t n, int64_t n_begin, int64_t n_end) {
   for (int64_t j0 = n_begin; j0 < n_end; j0 += 4) {
     const int64_t nj = std::min<int64_t>(4, n_end - j0);
-    const W* w0 = w + j0 * k;
-    const W* w1 = w + (j0 + std::min<int64_t>(1, nj - 1)) * k;
-    const W* w2 = w + (j0 + std::min<int64_t>(2, nj - 1)) * k;
-    const W* w3 = w + (j0 + std::min<int64_t>(3, nj - 1)) * k;
+    const FourRows<W> rows4(w, j0, nj, k);
+    const W *w0 = rows4.r[0], *w1 = rows4.r[1], *w2 = rows4.r[2], *w3 = rows4.r[3];
     for (int64_t m0 = 0; m0 < rows; m0 += 2) {
       const int64_t nm = std::min<int64_t>(2, rows - m0);
       const float* x0 = x + m0 * k;
@@ -370,10 +378,8 @@ void q8_rows_avx2(const Q8Block* x, const Q8Block* w, const float* bias, float* 
                   int64_t n, int64_t n_begin, int64_t n_end) {
   for (int64_t j0 = n_begin; j0 < n_end; j0 += 4) {
     const int64_t nj = std::min<int64_t>(4, n_end - j0);
-    const Q8Block* w0 = w + j0 * blocks;
-    const Q8Block* w1 = w + (j0 + std::min<int64_t>(1, nj - 1)) * blocks;
-    const Q8Block* w2 = w + (j0 + std::min<int64_t>(2, nj - 1)) * blocks;
-    const Q8Block* w3 = w + (j0 + std::min<int64_t>(3, nj - 1)) * blocks;
+    const FourRows<Q8Block> rows4(w, j0, nj, blocks);
+    const Q8Block *w0 = rows4.r[0], *w1 = rows4.r[1], *w2 = rows4.r[2], *w3 = rows4.r[3];
     for (int64_t m = 0; m < rows; ++m) {
       const Q8Block* xm = x + m * blocks;
       __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();

@@ -48,14 +48,20 @@ def test_bfloat16_weights_compute_what_libtorch_computes_on_the_same_values(bf16
     assert (got - expected).abs().max().item() < 1e-4
 
 
-def test_bfloat16_weights_match_transformers(bf16_folder):
+def _transformers_and_ours(folder, **kwargs):
+    """Logits at every position of PROMPTS[0]: transformers (float32, eager), then culturespa."""
     transformers = pytest.importorskip("transformers")
     hf = transformers.AutoModelForCausalLM.from_pretrained(
-        bf16_folder, torch_dtype=torch.float32, attn_implementation="eager").eval()
+        folder, torch_dtype=torch.float32, attn_implementation="eager").eval()
     ids = torch.tensor([PROMPTS[0]])
     with torch.no_grad():
         expected = hf(ids).logits[0]
-    got = culturespa.Model(bf16_folder, dtype="bfloat16").forward(ids, logits_at=[list(range(ids.shape[1]))])[0]
+    got = culturespa.Model(folder, **kwargs).forward(ids, logits_at=[list(range(ids.shape[1]))])[0]
+    return expected, got
+
+
+def test_bfloat16_weights_match_transformers(bf16_folder):
+    expected, got = _transformers_and_ours(bf16_folder, dtype="bfloat16")
     assert (got - expected).abs().max().item() < 1e-4
 
 
@@ -96,16 +102,10 @@ def test_q8_0_gguf_weights_stay_quantised_and_match_their_dequantised_values(tmp
 
 
 def test_q8_0_weights_match_transformers_within_quantisation_error(tmp_path):
-    transformers = pytest.importorskip("transformers")
     folder = tmp_path / "hf"
     folder.mkdir()
     testing.write_checkpoint(folder, seed=4, **WIDE)
-    hf = transformers.AutoModelForCausalLM.from_pretrained(
-        folder, torch_dtype=torch.float32, attn_implementation="eager").eval()
-    ids = torch.tensor([PROMPTS[0]])
-    with torch.no_grad():
-        expected = hf(ids).logits[0]
-    got = culturespa.Model(folder, weights="q8_0").forward(ids, logits_at=[list(range(ids.shape[1]))])[0]
+    expected, got = _transformers_and_ours(folder, weights="q8_0")
     assert (got - expected).abs().max().item() < 0.1 * expected.abs().max().item()
 
 
