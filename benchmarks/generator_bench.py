@@ -88,6 +88,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--reference-prompts", type=int, default=12)
     parser.add_argument("--workdir", default=None, help="keeps the checkpoint between runs")
+    parser.add_argument("--weight-types", default="",
+                        help="comma-separated: float32,bfloat16,q8_0 (with --model smollm2): (e) below")
+    parser.add_argument("--llama-python", default=None, help="a Python with llama-cpp-python "
+                        "(default: .bench-venv/bin/python when it exists)")
     parser.add_argument("--model", default="random",
                         help="random (SmolLM-135M shape, default), smollm2 (SmolLM2-135M-Instruct), "
                              "or a checkpoint folder")
@@ -172,6 +176,68 @@ def main() -> None:
           f"(c)/(d) = {results['c'] / results['d']:.1f}x")
     print(f"by CPU time: (a)/(d) = {cpu_rates['(a)'] / cpu_rates['(d)']:.1f}x, "
           f"(a)/(b) = {cpu_rates['(a)'] / cpu_rates['(b)']:.2f}x, (c)/(d) = {cpu_rates['(c)'] / cpu_rates['(d)']:.1f}x")
+    if args.weight_types:
+        weight_types_section(args, culturespa, tokenizer, chat_format, conversations, labels, scores["a"], timed)
+
+
+def weight_types_section(args, culturespa, tokenizer, chat_format, conversations, labels, reference, timed):
+    """(e): option scoring per weight type, culturespa and llama.cpp on the same GGUF file."""
+    import json
+    import subprocess
+    import numpy as np
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from llama_peer import llama_python_default, smollm2_gguf
+    if args.model != "smollm2":
+        print("(e) skipped: --weight-types needs --model smollm2 (GGUF files of the same weights)")
+        return
+    llama_python = args.llama_python or llama_python_default()
+    llama_python = llama_python if Path(llama_python).exists() else None
+    if not llama_python:
+        print("(e) llama.cpp: skipped (no llama-cpp-python: bash benchmarks/setup-bench-env.sh)")
+    n = len(conversations)
+
+    def normalised(logprobs):
+        rows = []
+        for row in logprobs:
+            row = np.asarray(row, dtype=np.float64)
+            p = np.exp(row - row.max())
+            rows.append(p / p.sum())
+        width = max(len(r) for r in rows)
+        return np.array([np.pad(r, (0, width - len(r)), constant_values=np.nan) for r in rows])
+
+    for t in args.weight_types.split(","):
+        path = smollm2_gguf(t, llama_python, threads=args.threads)
+        if path is None:
+            from culturespa import models
+            path, weights = models.model_gguf(), t
+        else:
+            weights = "file"
+        model = culturespa.Model(path, weights=weights, threads=args.threads)
+        generator = culturespa.Generator(model, tokenizer, chat_format=chat_format, batch_size=args.batch_size)
+        got = {}
+        ours = timed(f"(e) culturespa {t} ({model.weight_type}), option scoring, prefix reuse",
+                     lambda: got.__setitem__("s", generator.score_options(conversations, labels)), n)
+        print(f"    max |p({t}) - p(float32 folder)| = {np.nanmax(np.abs(got['s'].probs - reference.probs)):.2e}")
+        if not llama_python:
+            continue
+        work = Path(tempfile.mkdtemp(prefix="culturespa-llama-"))
+        request = {"prompts": [{"ids": list(generator.encode(c)), "labels": [list(l) for l in tokens]}
+                               for c, tokens in zip(conversations, got["s"].label_tokens)]}
+        (work / "input.json").write_text(json.dumps(request))
+        run = subprocess.run([llama_python, str(Path(__file__).with_name("llama_peer.py")), "score", str(path),
+                              str(work / "input.json"), "--threads", str(args.threads)],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            print(f"(e) llama.cpp {t}: failed\n{run.stderr[-2000:]}")
+            continue
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        rate = n / result["seconds"]
+        probs = normalised(result["logprobs"])
+        print(f"{'(e) llama.cpp ' + t + ', prompt cache reused per culture':<58} {n:5d} prompts "
+              f"{result['seconds']:8.1f} s {rate:8.2f} prompts/s  (reused {result['reused_tokens']} tokens)  "
+              f"load {os.getloadavg()[0]:.1f}")
+        print(f"    culturespa / llama.cpp ({t}) = {ours / rate:.2f}x; max |p(culturespa) - p(llama.cpp)| = "
+              f"{np.nanmax(np.abs(got['s'].probs - probs)):.2e}")
 
 
 if __name__ == "__main__":

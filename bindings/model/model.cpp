@@ -123,7 +123,7 @@ A LLaMA-family causal LM loaded from a Hugging Face checkpoint folder or a ``.gg
 
 A folder holds config.json, model.safetensors (or shards with
 model.safetensors.index.json) and optionally generation_config.json; a llama
-GGUF file's weights are dequantised on load. Batches are right-padded: row
+GGUF file's weights are dequantised on load (or kept quantised, see ``weights``). Batches are right-padded: row
 ``b`` holds ``lengths[b]`` new tokens, then padding. See docs/model-backend.md.
 
 Args:
@@ -142,6 +142,9 @@ Args:
     mmap: map the weight files (the default); False reads them into memory
         instead, so that a file truncated while in use gives an error rather
         than SIGBUS (docs/reliability.md).
+    weights: on the CPU, how the matrices are stored: "float32", "bfloat16",
+        "q8_0", or "file" for the checkpoint's own type (a GGUF's Q8_0 stays
+        quantised); "" follows ``dtype``. See docs/model-backend.md.
     progress: None, True (a progress bar) or a callable taking a
         ``Progress`` and returning False to cancel.
 
@@ -155,7 +158,8 @@ Example:
 )pbdoc")
       .def(py::init([](const std::filesystem::path& path, const std::string& device,
                        const std::optional<std::string>& dtype, const std::optional<int>& threads, bool cpu_kernels,
-                       const std::string& cpu_matmul, bool mmap, const py::object& progress) {
+                       const std::string& cpu_matmul, bool mmap, const std::string& weights,
+                       const py::object& progress) {
              ModelOptions options;
              options.device = device;
              if (dtype) options.dtype = *dtype;
@@ -163,6 +167,7 @@ Example:
              options.cpu_kernels = cpu_kernels;
              options.cpu_matmul = cpu_matmul;
              options.mmap = mmap;
+             options.weights = weights;
              auto callback = progress_callback(progress);
              py::gil_scoped_release release;
              return std::make_unique<Model>(path.string(), options, callback);
@@ -170,7 +175,7 @@ Example:
            py::arg("path"), py::kw_only(), py::arg("device") = defaults.device, py::arg("dtype") = defaults.dtype,
            py::arg("threads") = defaults.threads, py::arg("cpu_kernels") = defaults.cpu_kernels,
            py::arg("cpu_matmul") = defaults.cpu_matmul, py::arg("mmap") = defaults.mmap,
-           py::arg("progress") = py::none())
+           py::arg("weights") = defaults.weights, py::arg("progress") = py::none())
       .def_property_readonly("path", &Model::path, "The folder or file the model was loaded from.")
       .def_property_readonly("device", &Model::device, "\"cpu\", \"cuda:0\", ...")
       .def_property_readonly("dtype", &Model::dtype, "The compute dtype: \"float32\", ...")
@@ -178,6 +183,8 @@ Example:
                              "What runs the forward pass (fused CPU kernels with oneDNN or BLAS, or LibTorch "
                              "operations).")
       .def_property_readonly("weight_bytes", &Model::weight_bytes, "Bytes of the weights as loaded.")
+      .def_property_readonly("weight_type", &Model::weight_type,
+                             R"pbdoc(How the matrices are stored: "float32", "bfloat16", "q8_0", ... ("+"-joined when they differ).)pbdoc")
       .def_property_readonly(
           "config", [](const Model& model) { return py::module_::import("json").attr("loads")(model.config().json); },
           "config.json as a dict (for a GGUF file: its equivalent).")

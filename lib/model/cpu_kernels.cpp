@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
+#include <ATen/ops/embedding.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/linear.h>
 #include <ATen/ops/mkldnn_linear.h>
@@ -10,6 +11,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#include "culturespa/core/error.h"
+#include "thread_pool.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 // The hot loops are compiled for AVX-512 and AVX2+FMA as well as the
 // baseline ISA, and the loader picks the best one the CPU has (GCC's
@@ -238,20 +246,38 @@ void attention_item_any(const float* qkv, const float* keys, const float* values
   }
 }
 
+CULTURESPA_INLINE float widen(float w) { return w; }
+// bfloat16 is the top half of a float32.
+CULTURESPA_INLINE float widen(uint16_t w) {
+  const uint32_t bits = static_cast<uint32_t>(w) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// The 4 weight rows j0.. (the last repeated when fewer than 4 remain) of a
+// matrix whose rows are `stride` elements apart.
+template <typename T>
+struct FourRows {
+  const T* r[4];
+  FourRows(const T* w, int64_t j0, int64_t nj, int64_t stride) {
+    for (int64_t i = 0; i < 4; ++i) r[i] = w + (j0 + std::min<int64_t>(i, nj - 1)) * stride;
+  }
+};
+
 // out[m][n] = x[m] . w[n] (+ bias[n]) for every row m of x and n in
 // [n_begin, n_end). Blocks of 2 rows x 4 weight rows keep 8 independent
 // vector accumulators (enough FMA chains in flight, within AVX2's 16
 // registers); the 4 weight rows stay in L1 while every row of x passes them,
-// so each weight is read from memory once.
-CULTURESPA_SIMD_CLONES
-void skinny_rows(const float* x, const float* w, const float* bias, float* out, int64_t rows, int64_t k, int64_t n,
-                 int64_t n_begin, int64_t n_end) {
+// so each weight is read from memory once. W: float, or uint16_t for
+// bfloat16 weights (widened in registers: a shift).
+template <typename W>
+CULTURESPA_INLINE void skinny_rows(const float* x, const W* w, const float* bias, float* out, int64_t rows, int64_t k,
+                                   int64_t n, int64_t n_begin, int64_t n_end) {
   for (int64_t j0 = n_begin; j0 < n_end; j0 += 4) {
     const int64_t nj = std::min<int64_t>(4, n_end - j0);
-    const float* w0 = w + j0 * k;
-    const float* w1 = w + (j0 + std::min<int64_t>(1, nj - 1)) * k;
-    const float* w2 = w + (j0 + std::min<int64_t>(2, nj - 1)) * k;
-    const float* w3 = w + (j0 + std::min<int64_t>(3, nj - 1)) * k;
+    const FourRows<W> rows4(w, j0, nj, k);
+    const W *w0 = rows4.r[0], *w1 = rows4.r[1], *w2 = rows4.r[2], *w3 = rows4.r[3];
     for (int64_t m0 = 0; m0 < rows; m0 += 2) {
       const int64_t nm = std::min<int64_t>(2, rows - m0);
       const float* x0 = x + m0 * k;
@@ -260,14 +286,15 @@ void skinny_rows(const float* x, const float* w, const float* bias, float* out, 
 #pragma omp simd reduction(+ : s00, s01, s02, s03, s10, s11, s12, s13)
       for (int64_t i = 0; i < k; ++i) {
         const float a = x0[i], b = x1[i];
-        s00 += a * w0[i];
-        s01 += a * w1[i];
-        s02 += a * w2[i];
-        s03 += a * w3[i];
-        s10 += b * w0[i];
-        s11 += b * w1[i];
-        s12 += b * w2[i];
-        s13 += b * w3[i];
+        const float v0 = widen(w0[i]), v1 = widen(w1[i]), v2 = widen(w2[i]), v3 = widen(w3[i]);
+        s00 += a * v0;
+        s01 += a * v1;
+        s02 += a * v2;
+        s03 += a * v3;
+        s10 += b * v0;
+        s11 += b * v1;
+        s12 += b * v2;
+        s13 += b * v3;
       }
       const float sums[2][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}};
       for (int64_t m = 0; m < nm; ++m)
@@ -276,9 +303,126 @@ void skinny_rows(const float* x, const float* w, const float* bias, float* out, 
   }
 }
 
-// Rows handed to one thread at a time: enough work to outweigh the cost of
-// waking a thread (tens of microseconds on small VMs).
+CULTURESPA_SIMD_CLONES
+void skinny_rows_f32(const float* x, const float* w, const float* bias, float* out, int64_t rows, int64_t k,
+                     int64_t n, int64_t n_begin, int64_t n_end) {
+  skinny_rows(x, w, bias, out, rows, k, n, n_begin, n_end);
+}
+
+CULTURESPA_SIMD_CLONES
+void skinny_rows_bf16(const float* x, const uint16_t* w, const float* bias, float* out, int64_t rows, int64_t k,
+                      int64_t n, int64_t n_begin, int64_t n_end) {
+  skinny_rows(x, w, bias, out, rows, k, n, n_begin, n_end);
+}
+
+// ggml's Q8_0 block with a float32 scale.
+struct Q8Block {
+  float d;
+  int8_t q[kQ8Block];
+};
+static_assert(sizeof(Q8Block) == kQ8BlockBytes, "Q8Block must be packed as documented");
+
+// ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d).
+void q8_quantize_row(const float* x, Q8Block* out, int64_t k) {
+  for (int64_t b = 0; b < k / kQ8Block; ++b) {
+    const float* v = x + b * kQ8Block;
+    float amax = 0.f;
+    for (int64_t i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(v[i]));
+    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    out[b].d = d;
+    for (int64_t i = 0; i < kQ8Block; ++i) out[b].q[i] = static_cast<int8_t>(std::lround(v[i] * id));
+  }
+}
+
+// out[m][n] = sum over blocks of dx * dw * (qx . qw): x and w rows of
+// `blocks` Q8 blocks, n in [n_begin, n_end), 4 weight rows at a time (each
+// read from memory once while every row of x passes it).
+void q8_rows_generic(const Q8Block* x, const Q8Block* w, const float* bias, float* out, int64_t rows,
+                     int64_t blocks, int64_t n, int64_t n_begin, int64_t n_end) {
+  for (int64_t j = n_begin; j < n_end; ++j) {
+    const Q8Block* wj = w + j * blocks;
+    for (int64_t m = 0; m < rows; ++m) {
+      const Q8Block* xm = x + m * blocks;
+      float sum = 0.f;
+      for (int64_t b = 0; b < blocks; ++b) {
+        int32_t dot = 0;
+        for (int64_t i = 0; i < kQ8Block; ++i) dot += static_cast<int32_t>(xm[b].q[i]) * wj[b].q[i];
+        sum += xm[b].d * wj[b].d * static_cast<float>(dot);
+      }
+      out[m * n + j] = sum + (bias ? bias[j] : 0.f);
+    }
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CULTURESPA_HAVE_AVX2_KERNELS 1
+// qx . qw of one block as 8 int32 partial sums converted to float: maddubs
+// needs an unsigned operand, so |w| and x * sign(w) (ggml's AVX2 trick; the
+// quantiser never produces -128, so |w| <= 127 and no pair saturates).
+__attribute__((target("avx2,fma"))) inline __m256 q8_block_dot(const int8_t* qx, const int8_t* qw) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qx));
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qw));
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma")))
+void q8_rows_avx2(const Q8Block* x, const Q8Block* w, const float* bias, float* out, int64_t rows, int64_t blocks,
+                  int64_t n, int64_t n_begin, int64_t n_end) {
+  for (int64_t j0 = n_begin; j0 < n_end; j0 += 4) {
+    const int64_t nj = std::min<int64_t>(4, n_end - j0);
+    const FourRows<Q8Block> rows4(w, j0, nj, blocks);
+    const Q8Block *w0 = rows4.r[0], *w1 = rows4.r[1], *w2 = rows4.r[2], *w3 = rows4.r[3];
+    for (int64_t m = 0; m < rows; ++m) {
+      const Q8Block* xm = x + m * blocks;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+      for (int64_t b = 0; b < blocks; ++b) {
+        const float dx = xm[b].d;
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dx * w0[b].d), q8_block_dot(xm[b].q, w0[b].q), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(dx * w1[b].d), q8_block_dot(xm[b].q, w1[b].q), a1);
+        a2 = _mm256_fmadd_ps(_mm256_set1_ps(dx * w2[b].d), q8_block_dot(xm[b].q, w2[b].q), a2);
+        a3 = _mm256_fmadd_ps(_mm256_set1_ps(dx * w3[b].d), q8_block_dot(xm[b].q, w3[b].q), a3);
+      }
+      const float sums[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+      for (int64_t j = 0; j < nj; ++j) out[m * n + j0 + j] = sums[j] + (bias ? bias[j0 + j] : 0.f);
+    }
+  }
+}
+#endif
+
+void q8_rows(const Q8Block* x, const Q8Block* w, const float* bias, float* out, int64_t rows, int64_t blocks,
+             int64_t n, int64_t n_begin, int64_t n_end) {
+#ifdef CULTURESPA_HAVE_AVX2_KERNELS
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2) return q8_rows_avx2(x, w, bias, out, rows, blocks, n, n_begin, n_end);
+#endif
+  q8_rows_generic(x, w, bias, out, rows, blocks, n, n_begin, n_end);
+}
+
+// Rows handed to one OpenMP thread at a time: enough work to outweigh the
+// cost of waking a thread (tens of microseconds on small VMs).
 int64_t grain_rows(int64_t width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(width, 1)); }
+
+// Kernels over at most kSkinnyRows rows (decode) run on culturespa's worker
+// pool, which hands work over in microseconds; larger ones (prefill) on
+// LibTorch's OpenMP pool, warm from the matrix products around them.
+void parallel_rows(int64_t rows, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (rows <= kSkinnyRows) {
+    thread_pool::parallel_for(n, grain, fn);
+  } else {
+    at::parallel_for(0, n, grain, fn);
+  }
+}
+
+const uint16_t* bf16_data(const at::Tensor& t) { return reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>()); }
+const Q8Block* q8_data(const at::Tensor& t) { return reinterpret_cast<const Q8Block*>(t.data_ptr<int8_t>()); }
 
 }  // namespace
 
@@ -290,7 +434,7 @@ at::Tensor add_rms_norm(at::Tensor& hidden, const at::Tensor& delta, const at::T
   const float* d = delta.defined() ? delta.data_ptr<float>() : nullptr;
   const float* w = weight.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  at::parallel_for(0, rows, grain_rows(n), [&](int64_t begin, int64_t end) {
+  parallel_rows(rows, rows, grain_rows(n), [&](int64_t begin, int64_t end) {
     add_rms_norm_rows(h + begin * n, d ? d + begin * n : nullptr, w, o + begin * n, end - begin, n,
                       static_cast<float>(eps));
   });
@@ -311,7 +455,7 @@ void rope_cache_write(at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& 
   float* v_cache = values.data_ptr<float>();
   const int64_t per_seq = l.kv_heads * l.slots * l.head_dim;
   const auto rows = static_cast<int64_t>(tokens.seq.size());
-  at::parallel_for(0, rows, grain_rows(width), [&](int64_t begin, int64_t end) {
+  parallel_rows(rows, rows, grain_rows(width), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const auto r = static_cast<std::size_t>(row);
       rope_cache_write_row(base + row * width, c + row * half, s + row * half, qn, kn, static_cast<float>(eps),
@@ -338,7 +482,7 @@ at::Tensor attention(const at::Tensor& qkv, const at::Tensor& keys, const at::Te
   const float* k = keys.data_ptr<float>();
   const float* v = values.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  at::parallel_for(0, static_cast<int64_t>(items.size()), 1, [&](int64_t begin, int64_t end) {
+  parallel_rows(n_queries, static_cast<int64_t>(items.size()), 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores, tile;
     for (int64_t i = begin; i < end; ++i)
       attention_item_any(q, k, v, queries.data(), tokens.pos.data(), items[static_cast<std::size_t>(i)], l, o,
@@ -347,28 +491,134 @@ at::Tensor attention(const at::Tensor& qkv, const at::Tensor& keys, const at::Te
   return out;
 }
 
+WeightType weight_type(const at::Tensor& weight) {
+  switch (weight.scalar_type()) {
+    case at::kFloat: return WeightType::float32;
+    case at::kBFloat16: return WeightType::bfloat16;
+    case at::kChar: return WeightType::q8_0;
+    default: throw ValueError(std::string("no CPU weight type stores dtype ") + c10::toString(weight.scalar_type()));
+  }
+}
+
+const char* weight_type_name(WeightType type) {
+  switch (type) {
+    case WeightType::float32: return "float32";
+    case WeightType::bfloat16: return "bfloat16";
+    case WeightType::q8_0: return "q8_0";
+  }
+  return "?";
+}
+
+at::Tensor weight_pack(const at::Tensor& weight, WeightType type) {
+  if (type == WeightType::float32) return weight;
+  if (type == WeightType::bfloat16) return weight.to(at::kBFloat16);  // round to nearest even
+  const int64_t n = weight.size(0), k = weight.size(1);
+  if (k % kQ8Block != 0)
+    throw ValueError("q8_0 weights need rows of a multiple of 32 values, this matrix has " + std::to_string(k));
+  const at::Tensor w = weight.contiguous();
+  const int64_t blocks = k / kQ8Block;
+  at::Tensor out = at::empty({n, blocks * kQ8BlockBytes}, weight.options().dtype(at::kChar));
+  const float* src = w.data_ptr<float>();
+  auto* dst = reinterpret_cast<Q8Block*>(out.data_ptr<int8_t>());
+  at::parallel_for(0, n, grain_rows(k), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) q8_quantize_row(src + r * k, dst + r * blocks, k);
+  });
+  return out;
+}
+
+namespace {
+// Rows `ids` (nullptr: every row) of a q8_0 weight widened to float32.
+at::Tensor q8_unpack_rows(const at::Tensor& weight, const int64_t* ids, int64_t count) {
+  const int64_t blocks = weight.size(1) / kQ8BlockBytes, k = blocks * kQ8Block;
+  at::Tensor out = at::empty({count, k}, weight.options().dtype(at::kFloat));
+  const Q8Block* src = q8_data(weight);
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, count, grain_rows(k), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const Q8Block* row = src + (ids ? ids[r] : r) * blocks;
+      for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t i = 0; i < kQ8Block; ++i) dst[r * k + b * kQ8Block + i] = row[b].d * row[b].q[i];
+    }
+  });
+  return out;
+}
+}  // namespace
+
+at::Tensor weight_unpack(const at::Tensor& weight) {
+  switch (weight_type(weight)) {
+    case WeightType::float32: return weight;
+    case WeightType::bfloat16: return weight.to(at::kFloat);
+    case WeightType::q8_0: return q8_unpack_rows(weight, nullptr, weight.size(0));
+  }
+  return weight;
+}
+
+at::Tensor weight_rows(const at::Tensor& weight, const at::Tensor& ids) {
+  switch (weight_type(weight)) {
+    case WeightType::float32: return at::embedding(weight, ids);
+    case WeightType::bfloat16: return at::embedding(weight, ids).to(at::kFloat);
+    case WeightType::q8_0: {
+      const at::Tensor index = ids.to(at::kLong).contiguous();
+      return q8_unpack_rows(weight, index.data_ptr<int64_t>(), index.numel());
+    }
+  }
+  return weight;
+}
+
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, MatmulBackend backend) {
   const int64_t rows = x.size(0), k = x.size(1), n = weight.size(0);
+  const WeightType type = weight_type(weight);
   if (rows > kSkinnyRows) {
+    // Enough rows that the product is compute-bound: a float32 copy of a
+    // bf16 / q8_0 weight costs one pass over it, small next to the product.
+    const at::Tensor w = type == WeightType::float32 ? weight : weight_unpack(weight);
     if (backend == MatmulBackend::onednn) {
       // Input and output are converted to and from oneDNN's layout (two
       // copies, small next to the product); the weight stays as loaded.
-      return at::mkldnn_linear(x.to_mkldnn(), weight, bias).to_dense();
+      return at::mkldnn_linear(x.to_mkldnn(), w, bias).to_dense();
     }
-    return at::linear(x, weight, bias);
+    return at::linear(x, w, bias);
   }
   RECORD_FUNCTION("culturespa::linear_skinny", std::vector<c10::IValue>());
   at::Tensor out = at::empty({rows, n}, x.options());
   const at::Tensor xc = x.contiguous();
   const float* xp = xc.data_ptr<float>();
-  const float* wp = weight.data_ptr<float>();
   const float* bp = bias.defined() ? bias.data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
-  // Blocks of 4 weight rows, so a thread's range never splits a block.
+  // Work in blocks of 4 weight rows (a thread's range never splits one), at
+  // least ~32 KiB of weights per chunk.
   const int64_t blocks = (n + 3) / 4;
-  at::parallel_for(0, blocks, std::max<int64_t>(1, grain_rows(k * rows) / 4), [&](int64_t begin, int64_t end) {
-    skinny_rows(xp, wp, bp, op, rows, k, n, begin * 4, std::min(n, end * 4));
-  });
+  const int64_t block_bytes = 4 * (type == WeightType::q8_0 ? weight.size(1) : k * weight.element_size());
+  const int64_t grain = std::max<int64_t>(1, 32768 / block_bytes);
+  switch (type) {
+    case WeightType::float32: {
+      const float* wp = weight.data_ptr<float>();
+      thread_pool::parallel_for(blocks, grain, [&](int64_t begin, int64_t end) {
+        skinny_rows_f32(xp, wp, bp, op, rows, k, n, begin * 4, std::min(n, end * 4));
+      });
+      break;
+    }
+    case WeightType::bfloat16: {
+      const uint16_t* wp = bf16_data(weight);
+      thread_pool::parallel_for(blocks, grain, [&](int64_t begin, int64_t end) {
+        skinny_rows_bf16(xp, wp, bp, op, rows, k, n, begin * 4, std::min(n, end * 4));
+      });
+      break;
+    }
+    case WeightType::q8_0: {
+      const int64_t q_blocks = weight.size(1) / kQ8BlockBytes;
+      if (q_blocks * kQ8Block != k)
+        throw ValueError("linear: q8_0 weight rows hold " + std::to_string(q_blocks * kQ8Block) +
+                         " values, the input has " + std::to_string(k));
+      std::vector<Q8Block> xq(static_cast<std::size_t>(rows * q_blocks));
+      for (int64_t m = 0; m < rows; ++m) q8_quantize_row(xp + m * k, xq.data() + m * q_blocks, k);
+      const Q8Block* wp = q8_data(weight);
+      thread_pool::parallel_for(blocks, grain, [&](int64_t begin, int64_t end) {
+        q8_rows(xq.data(), wp, bp, op, rows, q_blocks, n, begin * 4, std::min(n, end * 4));
+      });
+      break;
+    }
+  }
   return out;
 }
 
@@ -380,7 +630,7 @@ at::Tensor silu_mul(const at::Tensor& gate_up) {
   at::Tensor out = at::empty(shape, gate_up.options());
   const float* g = gate_up.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  at::parallel_for(0, rows, grain_rows(2 * n), [&](int64_t begin, int64_t end) {
+  parallel_rows(rows, rows, grain_rows(2 * n), [&](int64_t begin, int64_t end) {
     silu_mul_rows(g + begin * 2 * n, o + begin * n, end - begin, n);
   });
   return out;

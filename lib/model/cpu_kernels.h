@@ -55,9 +55,37 @@ at::Tensor attention(const at::Tensor& qkv, const at::Tensor& keys, const at::Te
 enum class MatmulBackend { blas, onednn };
 constexpr int64_t kSkinnyRows = 16;
 
-// x [rows, k] @ weight [n, k]^T (+ bias [n]). Up to kSkinnyRows rows (decode at
-// small batch) run in culturespa's own kernel, which reads each weight
-// once and has no per-call packing or layout conversion; more go to `backend`.
+// How a linear layer's weight [n, k] is stored; the tensor's dtype says which.
+//   float32   at::kFloat [n, k]
+//   bfloat16  at::kBFloat16 [n, k] (round to nearest even from float32)
+//   q8_0      at::kChar [n, k / 32 * kQ8BlockBytes]: each row is k / 32
+//             blocks of {float32 d; int8 q[32]}, weight = d * q, with
+//             d = max|w| / 127 over the block (ggml's Q8_0, its fp16 scale
+//             widened to float32 so the blocks are 4-byte aligned)
+enum class WeightType { float32, bfloat16, q8_0 };
+constexpr int64_t kQ8Block = 32;
+constexpr int64_t kQ8BlockBytes = 4 + kQ8Block;
+
+WeightType weight_type(const at::Tensor& weight);  // from its dtype; ValueError for others
+const char* weight_type_name(WeightType type);      // "float32", "bfloat16", "q8_0"
+// The float32 matrix `weight` [n, k] in `type` (q8_0: k must be a multiple
+// of 32; ValueError otherwise). Round trips: weight_pack of a matrix that
+// weight_unpack made reproduces the packed one.
+at::Tensor weight_pack(const at::Tensor& weight, WeightType type);
+// Any stored weight back to float32 [n, k].
+at::Tensor weight_unpack(const at::Tensor& weight);
+// Rows `ids` of a stored weight as float32 [ids.size(0), k] (the embedding lookup).
+at::Tensor weight_rows(const at::Tensor& weight, const at::Tensor& ids);
+
+// x [rows, k] float32 @ weight [n, k]^T (+ bias [n]), weight stored in any
+// WeightType, float32 accumulation. Up to kSkinnyRows rows (decode at small
+// batch) run in culturespa's own kernels on its worker pool
+// (thread_pool.h), which read each weight once with no per-call packing or
+// thread start: float32 and bfloat16 weights against float32 activations
+// (bf16 widened in registers), q8_0 weights as int8 dot products against the
+// activations quantised per 32-block as ggml does (AVX2 where the CPU has
+// it). More rows go to `backend` (bf16 / q8_0 weights widened to a float32
+// copy for the call).
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, MatmulBackend backend);
 
 // SiLU(gate) * up for gate_up = [gate | up] ([rows, 2 * n]); returns [rows, n].

@@ -127,6 +127,26 @@ void unused_tensors_check(const WeightSource& ckpt, const std::set<std::string>&
                     "tie_word_embeddings and the layer count)");
 }
 
+// ModelOptions::weights, resolved against the compute dtype.
+enum class WeightChoice { compute_dtype, float32, bfloat16, q8_0, file };
+
+WeightChoice weight_choice_parse(const std::string& name) {
+  if (name.empty()) return WeightChoice::compute_dtype;
+  if (name == "float32") return WeightChoice::float32;
+  if (name == "bfloat16") return WeightChoice::bfloat16;
+  if (name == "q8_0") return WeightChoice::q8_0;
+  if (name == "file") return WeightChoice::file;
+  throw ConfigError("unsupported weights '" + name + "' (float32, bfloat16, q8_0 or file)");
+}
+
+// The stored type a file type keeps under weights="file": its own where a
+// kernel exists, else the nearest wider one.
+cpu_kernels::WeightType weight_type_for_file(const std::string& file_type) {
+  if (file_type == "BF16") return cpu_kernels::WeightType::bfloat16;
+  if (file_type == "Q8_0" || file_type == "Q4_0" || file_type == "Q4_1") return cpu_kernels::WeightType::q8_0;
+  return cpu_kernels::WeightType::float32;
+}
+
 struct Layer {
   at::Tensor input_norm, w_qkv, b_qkv, q_norm, k_norm, w_o, b_o;
   at::Tensor post_norm, w_gate_up, b_gate_up, w_down, b_down;
@@ -185,12 +205,15 @@ struct Model::Impl {
   std::string path;
   ModelConfig config;
   at::Device device{at::kCPU};
-  at::ScalarType dtype = at::kFloat;
+  at::ScalarType dtype = at::kFloat;          // activations and KV cache
+  at::ScalarType dtype_option = at::kFloat;   // ModelOptions::dtype, as reported by Model::dtype()
+  WeightChoice weights = WeightChoice::compute_dtype;
+  std::vector<std::string> weight_types;      // distinct stored types of the matrices, in load order
   at::Tensor embed, final_norm, lm_head, inv_freq;
   std::vector<Layer> layers;
   int64_t weight_bytes = 0;
   std::set<std::string> loaded;  // checkpoint tensors read (while loading)
-  bool fused_cpu = false;  // float32 on CPU with ModelOptions::cpu_kernels
+  bool fused_cpu = false;  // float32 / bfloat16 on CPU with ModelOptions::cpu_kernels
   cpu_kernels::MatmulBackend matmul = cpu_kernels::MatmulBackend::blas;
 
   // A linear layer of the fused CPU path.
@@ -201,23 +224,59 @@ struct Model::Impl {
   at::Tensor forward_fused(const at::Tensor& ids, const std::vector<int64_t>& n_new,
                            const std::vector<int64_t>& select, KVCache& cache) const;
 
+  // How a matrix made of `parts` is stored on the fused CPU path.
+  cpu_kernels::WeightType matrix_type(const WeightSource& ckpt,
+                                      const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts) const {
+    switch (weights) {
+      case WeightChoice::compute_dtype:
+        return dtype_option == at::kBFloat16 ? cpu_kernels::WeightType::bfloat16 : cpu_kernels::WeightType::float32;
+      case WeightChoice::float32: return cpu_kernels::WeightType::float32;
+      case WeightChoice::bfloat16: return cpu_kernels::WeightType::bfloat16;
+      case WeightChoice::q8_0: return cpu_kernels::WeightType::q8_0;
+      case WeightChoice::file: break;
+    }
+    // Parts of one matrix stored differently keep the widest of their types.
+    auto type = cpu_kernels::WeightType::q8_0;
+    for (const auto& part : parts) {
+      const auto t = weight_type_for_file(ckpt.file_type(part.first));
+      if (t == cpu_kernels::WeightType::float32 || (t == cpu_kernels::WeightType::bfloat16 && type == cpu_kernels::WeightType::q8_0))
+        type = t;
+    }
+    return type;
+  }
+
   // The tensor(s) in the compute dtype on the device, concatenated along dim
   // 0 when several; zero-copy when one CPU tensor already has the right dtype.
-  at::Tensor load(const WeightSource& ckpt,
-                  const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts) {
+  // A `matrix` on the fused CPU path is then stored as ModelOptions::weights says.
+  at::Tensor load(const WeightSource& ckpt, const std::vector<std::pair<std::string, std::vector<int64_t>>>& parts,
+                  bool matrix = false) {
+    const auto stored = matrix && fused_cpu ? matrix_type(ckpt, parts) : cpu_kernels::WeightType::float32;
     std::vector<at::Tensor> tensors;
     for (const auto& [name, shape] : parts) {
       tensors.push_back(ckpt.read(name, shape));
       loaded.insert(name);
     }
     at::Tensor out;
-    if (tensors.size() == 1 && device.is_cpu() && tensors[0].scalar_type() == dtype) {
+    if (tensors.size() == 1 && device.is_cpu() && tensors[0].scalar_type() == dtype &&
+        stored == cpu_kernels::WeightType::float32) {
       out = tensors[0];  // stays backed by the file mapping
     } else {
       // .to() copies here: the no-conversion case took the branch above.
       for (auto& t : tensors) t = t.to(device, dtype);
       out = tensors.size() == 1 ? tensors[0] : at::cat(tensors, 0);
+      tensors.clear();
+      if (stored != cpu_kernels::WeightType::float32) {
+        try {
+          out = cpu_kernels::weight_pack(out, stored);
+        } catch (const ValueError& e) {
+          throw ConfigError(path + ": tensor '" + parts.front().first + "': " + e.what());
+        }
+      }
       for (const auto& [name, shape] : parts) ckpt.release(name);
+    }
+    if (matrix) {
+      const std::string type = fused_cpu ? cpu_kernels::weight_type_name(stored) : dtype_text(dtype);
+      if (std::find(weight_types.begin(), weight_types.end(), type) == weight_types.end()) weight_types.push_back(type);
     }
     weight_bytes += static_cast<int64_t>(out.numel() * out.element_size());
     return out;
@@ -279,7 +338,7 @@ at::Tensor Model::Impl::forward_fused(const at::Tensor& ids, const std::vector<i
                                             cache.capacity_ + 1, c.sliding_window};
   const double eps = c.rms_norm_eps;
 
-  at::Tensor hidden = at::embedding(embed, ids.reshape({B * T}).index_select(0, at::tensor(flat, at::kLong)));
+  at::Tensor hidden = cpu_kernels::weight_rows(embed, ids.reshape({B * T}).index_select(0, at::tensor(flat, at::kLong)));
   at::Tensor x = cpu_kernels::add_rms_norm(hidden, {}, layers.front().input_norm, eps);
   for (std::size_t li = 0; li < layers.size(); ++li) {
     const Layer& layer = layers[li];
@@ -309,9 +368,16 @@ Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallba
   Impl& m = *impl_;
   m.path = dir;
   m.device = device_parse(options.device);
-  m.dtype = options.dtype.empty() ? (m.device.is_cuda() ? at::kBFloat16 : at::kFloat)
-                                  : dtype_parse(options.dtype);
-  m.fused_cpu = options.cpu_kernels && m.device.is_cpu() && m.dtype == at::kFloat;
+  m.dtype_option = options.dtype.empty() ? (m.device.is_cuda() ? at::kBFloat16 : at::kFloat)
+                                         : dtype_parse(options.dtype);
+  // The fused CPU kernels compute in float32 whatever the weights' type.
+  m.fused_cpu = options.cpu_kernels && m.device.is_cpu() && m.dtype_option != at::kHalf;
+  m.dtype = m.fused_cpu ? at::kFloat : m.dtype_option;
+  m.weights = weight_choice_parse(options.weights);
+  if (!m.fused_cpu && m.weights != WeightChoice::compute_dtype &&
+      !(m.weights == WeightChoice::float32 && m.dtype == at::kFloat))
+    throw ConfigError("weights '" + options.weights +
+                      "' needs the fused CPU kernels (device cpu, cpu_kernels true, dtype float32 or bfloat16)");
   m.matmul = matmul_backend_parse(options.cpu_matmul);
   const std::unique_ptr<WeightSource> source = weight_source_open(dir, options.mmap);  // a checkpoint folder or a .gguf file
   const WeightSource& ckpt = *source;
@@ -321,7 +387,7 @@ Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallba
   const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const int64_t q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
   ProgressReporter reporter(std::move(progress), "load", static_cast<std::size_t>(c.num_hidden_layers));
-  m.embed = m.load(ckpt, {{"model.embed_tokens.weight", {c.vocab_size, H}}});
+  m.embed = m.load(ckpt, {{"model.embed_tokens.weight", {c.vocab_size, H}}}, true);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     const std::string a = p + "self_attn.", f = p + "mlp.";
@@ -329,18 +395,19 @@ Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallba
     layer.input_norm = m.load(ckpt, {{p + "input_layernorm.weight", {H}}});
     layer.w_qkv = m.load(ckpt, {{a + "q_proj.weight", {q_out, H}},
                                 {a + "k_proj.weight", {kv_out, H}},
-                                {a + "v_proj.weight", {kv_out, H}}});
+                                {a + "v_proj.weight", {kv_out, H}}},
+                         true);
     layer.b_qkv = m.load_optional(ckpt, c.qkv_bias,
                                   {{a + "q_proj.bias", {q_out}}, {a + "k_proj.bias", {kv_out}},
                                    {a + "v_proj.bias", {kv_out}}});
     layer.q_norm = m.load_optional(ckpt, c.qk_norm, {{a + "q_norm.weight", {hd}}});
     layer.k_norm = m.load_optional(ckpt, c.qk_norm, {{a + "k_norm.weight", {hd}}});
-    layer.w_o = m.load(ckpt, {{a + "o_proj.weight", {H, q_out}}});
+    layer.w_o = m.load(ckpt, {{a + "o_proj.weight", {H, q_out}}}, true);
     layer.b_o = m.load_optional(ckpt, c.o_bias, {{a + "o_proj.bias", {H}}});
     layer.post_norm = m.load(ckpt, {{p + "post_attention_layernorm.weight", {H}}});
-    layer.w_gate_up = m.load(ckpt, {{f + "gate_proj.weight", {I, H}}, {f + "up_proj.weight", {I, H}}});
+    layer.w_gate_up = m.load(ckpt, {{f + "gate_proj.weight", {I, H}}, {f + "up_proj.weight", {I, H}}}, true);
     layer.b_gate_up = m.load_optional(ckpt, c.mlp_bias, {{f + "gate_proj.bias", {I}}, {f + "up_proj.bias", {I}}});
-    layer.w_down = m.load(ckpt, {{f + "down_proj.weight", {H, I}}});
+    layer.w_down = m.load(ckpt, {{f + "down_proj.weight", {H, I}}}, true);
     layer.b_down = m.load_optional(ckpt, c.mlp_bias, {{f + "down_proj.bias", {H}}});
     m.layers.push_back(std::move(layer));
     reporter.advance();
@@ -349,7 +416,7 @@ Model::Model(const std::string& dir, const ModelOptions& options, ProgressCallba
   if (c.tie_word_embeddings && !ckpt.contains("lm_head.weight")) {
     m.lm_head = m.embed;
   } else {
-    m.lm_head = m.load(ckpt, {{"lm_head.weight", {c.vocab_size, H}}});
+    m.lm_head = m.load(ckpt, {{"lm_head.weight", {c.vocab_size, H}}}, true);
   }
   unused_tensors_check(ckpt, m.loaded, c);
   m.loaded.clear();
@@ -363,13 +430,18 @@ Model& Model::operator=(Model&&) noexcept = default;
 const ModelConfig& Model::config() const noexcept { return impl_->config; }
 const std::string& Model::path() const noexcept { return impl_->path; }
 std::string Model::device() const { return impl_->device.str(); }
-std::string Model::dtype() const { return dtype_text(impl_->dtype); }
+std::string Model::dtype() const { return dtype_text(impl_->dtype_option); }
 std::string Model::compute_path() const {
   if (!impl_->fused_cpu) return "LibTorch operations";
   return impl_->matmul == cpu_kernels::MatmulBackend::onednn ? "fused CPU kernels, oneDNN matmul"
                                                              : "fused CPU kernels, BLAS matmul";
 }
 int64_t Model::weight_bytes() const { return impl_->weight_bytes; }
+std::string Model::weight_type() const {
+  std::string text;
+  for (const auto& type : impl_->weight_types) text += (text.empty() ? "" : "+") + type;
+  return text;
+}
 
 KVCache Model::cache_create(int64_t batch, int64_t capacity) const {
   if (batch < 0 || capacity < 1)

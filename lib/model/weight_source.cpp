@@ -33,6 +33,7 @@ class SafetensorsSource : public WeightSource {
                         " (weights must be F32, F16 or BF16)");
     return ckpt_.tensor(name);
   }
+  std::string file_type(const std::string& name) const override { return ckpt_.entry(name).dtype; }
   void release(const std::string& name) const override { ckpt_.release(name); }
   std::vector<std::string> names() const override { return ckpt_.names(); }
   std::string where() const override { return ckpt_.dir(); }
@@ -78,6 +79,10 @@ class GgufSource : public WeightSource {
       weight = weight.view({heads, rows / heads / 2, 2, cols}).transpose(1, 2).reshape({rows, cols}).contiguous();
     }
     return weight;
+  }
+  std::string file_type(const std::string& name) const override {
+    const auto it = names_.find(name);
+    return it == names_.end() ? "" : ggml_type_name(file_.find_tensor(it->second)->type);
   }
   void release(const std::string& name) const override {
     const auto it = names_.find(name);

@@ -23,6 +23,9 @@ class WeightSource {
   // The tensor on the CPU (F32, F16 or BF16), in Hugging Face layout,
   // checked against `shape`; FormatError naming the file and the tensor.
   virtual at::Tensor read(const std::string& name, const std::vector<int64_t>& shape) const = 0;
+  // How the file stores the tensor: a safetensors dtype ("F32", "BF16", ...)
+  // or a ggml type ("Q8_0", "Q4_1", ...).
+  virtual std::string file_type(const std::string& name) const = 0;
   // The tensor's file pages are not needed again.
   virtual void release(const std::string& name) const = 0;
   // Every tensor of the checkpoint, by Hugging Face name (the loader checks

