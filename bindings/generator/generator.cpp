@@ -8,6 +8,7 @@
 
 #include "../text/conversation.h"
 #include "culturespa/generator/generator.h"
+#include "culturespa/generator/json_constraint.h"
 #include "culturespa/generator/testing.h"
 
 namespace culturespa::bindings {
@@ -155,7 +156,7 @@ void register_generator(py::module_& m) {
           [](const Generator& g, const py::object& prompts, int64_t max_new_tokens, double temperature, double top_p,
              int64_t top_k, double min_p, double repetition_penalty, std::optional<std::vector<int>> stop_ids,
              std::vector<std::string> stop_strings, uint64_t seed, bool logprobs, py::object progress,
-             py::object on_token, const Prefix* prefix) {
+             py::object on_token, const Prefix* prefix, std::shared_ptr<JsonConstraint> constraint) {
             GenerateOptions o;
             o.max_new_tokens = max_new_tokens;
             o.temperature = temperature;
@@ -167,6 +168,7 @@ void register_generator(py::module_& m) {
             o.stop_strings = std::move(stop_strings);
             o.seed = seed;
             o.logprobs = logprobs;
+            o.constraint = std::move(constraint);
             const Prompts items = prompts_from_python(prompts);
             const auto callback = progress_callback(progress);
             const auto tokens = token_callback(on_token);
@@ -185,7 +187,7 @@ void register_generator(py::module_& m) {
           py::arg("top_p") = 1.0, py::arg("top_k") = 0, py::arg("min_p") = 0.0, py::arg("repetition_penalty") = 1.0,
           py::arg("stop_ids") = py::none(), py::arg("stop_strings") = std::vector<std::string>{},
           py::arg("seed") = 0, py::arg("logprobs") = false, py::arg("progress") = py::none(),
-          py::arg("on_token") = py::none(), py::arg("prefix") = nullptr)
+          py::arg("on_token") = py::none(), py::arg("prefix") = nullptr, py::arg("constraint") = nullptr)
       .def(
           "score_options",
           [](const Generator& g, const py::object& prompts, const py::object& labels, py::object progress,

@@ -3,6 +3,8 @@
 #include <optional>
 
 #include "common.h"
+
+#include "culturespa/generator/json_constraint.h"
 #include "culturespa/core/error.h"
 #include "records.h"
 #include "reply_source.h"
@@ -84,7 +86,7 @@ void register_question_generator(py::module_& m) {
                        std::size_t round_size, std::size_t max_attempts_per_topic, std::uint64_t seed,
                        bool tolerant_json, double temperature, double top_p, std::int64_t max_new_tokens,
                        std::size_t examples, std::size_t seed_examples,
-                       const std::optional<PromptTemplates>& templates) {
+                       const std::optional<PromptTemplates>& templates, std::shared_ptr<JsonConstraint> constraint) {
              auto out = std::make_unique<PyQuestionGenerator>();
              out->source = reply_source_from_py(std::move(generator), std::move(replies), py::none());
              QuestionGeneratorOptions o;
@@ -99,6 +101,7 @@ void register_question_generator(py::module_& m) {
              o.examples = examples;
              o.seed_examples = seed_examples;
              if (templates) o.templates = *templates;
+             o.constraint = std::move(constraint);
              out->generator = std::make_unique<QuestionGenerator>(*out->source->source, o);
              return out;
            }),
@@ -106,7 +109,8 @@ void register_question_generator(py::module_& m) {
            py::arg("questions_per_topic") = 1000, py::arg("round_size") = 16,
            py::arg("max_attempts_per_topic") = 0, py::arg("seed") = 0, py::arg("tolerant_json") = false,
            py::arg("temperature") = 0.9, py::arg("top_p") = 0.95, py::arg("max_new_tokens") = 256,
-           py::arg("examples") = 5, py::arg("seed_examples") = 3, py::arg("templates") = py::none())
+           py::arg("examples") = 5, py::arg("seed_examples") = 3, py::arg("templates") = py::none(),
+           py::arg("constraint") = nullptr)
       .def_property_readonly("options",
                              [](const PyQuestionGenerator& g) {
                                const auto& o = g.generator->options();
@@ -121,6 +125,7 @@ void register_question_generator(py::module_& m) {
                                d["max_new_tokens"] = o.max_new_tokens;
                                d["examples"] = o.examples;
                                d["seed_examples"] = o.seed_examples;
+                               d["constrained"] = static_cast<bool>(o.constraint);
                                return d;
                              })
       .def(

@@ -33,7 +33,7 @@ from .pipeline import (
     export_dataset,
 )
 from .text import IncrementalDecoder, Tokenizer, chat_render, register_chat_format
-from .generator import Generator, Prefix
+from .generator import Generator, JsonConstraint, JsonConstraintState, Prefix
 from .survey import (
     Culture,
     PromptMethod,
@@ -63,6 +63,8 @@ __all__ = [
     "Generator",
     "GgufFile",
     "IncrementalDecoder",
+    "JsonConstraint",
+    "JsonConstraintState",
     "KVCache",
     "LogLevel",
     "Model",

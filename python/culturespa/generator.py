@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Callable, List, Optional, Sequence, Union
 
 from . import _core
-from ._core import ContinuationScore, GenerateResult, OptionScores, Prefix
+from ._core import ContinuationScore, GenerateResult, JsonConstraint, JsonConstraintState, OptionScores, Prefix
 from ._progress import ProgressArg, resolve_progress
 
 Prompt = Union[str, Sequence[dict], Sequence[int]]
 
-__all__ = ["ContinuationScore", "GenerateResult", "Generator", "OptionScores", "Prefix",
+__all__ = ["ContinuationScore", "GenerateResult", "Generator", "JsonConstraint", "JsonConstraintState",
+           "OptionScores", "Prefix",
            "write_test_tokenizer"]
 
 
@@ -59,19 +60,20 @@ class Generator:
                  stop_ids: Optional[Sequence[int]] = None, stop_strings: Sequence[str] = (), seed: int = 0,
                  logprobs: bool = False, progress: ProgressArg = None,
                  on_token: Optional[Callable[[int, int, str], None]] = None,
-                 prefix: Optional[Prefix] = None) -> List[GenerateResult]:
+                 prefix: Optional[Prefix] = None, constraint: Optional[JsonConstraint] = None) -> List[GenerateResult]:
         """Generates for every prompt; results in the prompts' order.
 
         ``temperature`` 0 is greedy. ``stop_ids`` None = the tokenizer's stop
         ids and the chat format's end-of-turn tokens. ``seed``: prompt i draws
         from a stream fixed by (seed, i). ``on_token(prompt_index, token_id,
-        text)`` streams every new token.
+        text)`` streams every new token. ``constraint``: a ``JsonConstraint``;
+        sampling then keeps each text a prefix of a document of its schema.
         """
         return self._generator.generate(
             list(prompts), max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
             min_p=min_p, repetition_penalty=repetition_penalty,
             stop_ids=None if stop_ids is None else list(stop_ids), stop_strings=list(stop_strings), seed=seed,
-            logprobs=logprobs, progress=resolve_progress(progress), on_token=on_token, prefix=prefix)
+            logprobs=logprobs, progress=resolve_progress(progress), on_token=on_token, prefix=prefix, constraint=constraint)
 
     def score_options(self, prompts: Sequence[Union[str, Sequence[dict]]],
                       labels: Union[Sequence[str], Sequence[Sequence[str]]], *, progress: ProgressArg = None,

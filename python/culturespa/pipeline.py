@@ -159,18 +159,22 @@ class QuestionGenerator:
     seed of attempt a of topic t depend only on (seed, t, a) and the questions
     accepted before its round. ``tolerant_json`` also keeps replies that only
     the tolerant parser reads (code fences, prose around the JSON, single
-    quotes); both kinds are counted either way."""
+    quotes); both kinds are counted either way. ``constraint``: a
+    ``JsonConstraint`` (e.g. ``JsonConstraint(JsonConstraint.question_schema(),
+    tokenizer)``) under which replies are sampled, so that small models write
+    parseable questions; None samples freely, as the reference."""
 
     def __init__(self, generator=None, *, replies: Optional[Callable] = None, questions_per_topic: int = 1000,
                  round_size: int = 16, max_attempts_per_topic: int = 0, seed: int = 0,
                  tolerant_json: bool = False, temperature: float = 0.9, top_p: float = 0.95,
-                 max_new_tokens: int = 256, examples: int = 5, seed_examples: int = 3, templates=None):
+                 max_new_tokens: int = 256, examples: int = 5, seed_examples: int = 3, templates=None,
+                 constraint=None):
         self._generator = _core.QuestionGenerator(
             _core_generator(generator), replies=replies, questions_per_topic=questions_per_topic,
             round_size=round_size, max_attempts_per_topic=max_attempts_per_topic, seed=seed,
             tolerant_json=tolerant_json, temperature=temperature, top_p=top_p,
             max_new_tokens=max_new_tokens, examples=examples, seed_examples=seed_examples,
-            templates=templates)
+            templates=templates, constraint=constraint)
 
     @property
     def options(self) -> dict:
