@@ -34,6 +34,7 @@ void register_sentencepiece(py::module_& m);
 void register_tokenizer(py::module_& m);
 void register_chat_template(py::module_& m);
 void register_generator(py::module_& m);
+void register_json_constraint(py::module_& m);
 void register_survey(py::module_& m);
 void register_answers(py::module_& m);
 void register_prompts(py::module_& m);

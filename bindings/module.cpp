@@ -18,6 +18,7 @@ PYBIND11_MODULE(_core, m) {
   register_chat_template(m);
   register_tokenizer(m);
   register_generator(m);
+  register_json_constraint(m);
   register_survey(m);
   register_answers(m);
   register_prompts(m);

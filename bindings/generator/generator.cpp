@@ -9,6 +9,7 @@
 
 #include "../text/conversation.h"
 #include "culturespa/generator/generator.h"
+#include "culturespa/generator/json_constraint.h"
 #include "culturespa/generator/testing.h"
 
 namespace culturespa::bindings {
@@ -151,6 +152,8 @@ void register_generator(py::module_& m) {
       .field("stop_strings", &GenerateOptions::stop_strings)
       .field("seed", &GenerateOptions::seed)
       .field("logprobs", &GenerateOptions::logprobs)
+      .property("constrained", [](const GenerateOptions& o) { return static_cast<bool>(o.constraint); },
+                "Whether a JsonConstraint restricts sampling.")
       .done()
       .def(py::init<>());
 
@@ -220,7 +223,7 @@ Raises:
           [](const Generator& g, const py::object& prompts, int64_t max_new_tokens, double temperature, double top_p,
              int64_t top_k, double min_p, double repetition_penalty, std::optional<std::vector<int>> stop_ids,
              std::vector<std::string> stop_strings, uint64_t seed, bool logprobs, py::object progress,
-             py::object on_token, const Prefix* prefix) {
+             py::object on_token, const Prefix* prefix, std::shared_ptr<JsonConstraint> constraint) {
             GenerateOptions o;
             o.max_new_tokens = max_new_tokens;
             o.temperature = temperature;
@@ -232,6 +235,7 @@ Raises:
             o.stop_strings = std::move(stop_strings);
             o.seed = seed;
             o.logprobs = logprobs;
+            o.constraint = std::move(constraint);
             const Prompts items = prompts_from_python(prompts);
             const auto callback = progress_callback(progress);
             const auto tokens = token_callback(on_token);
@@ -253,7 +257,7 @@ Raises:
           py::arg("stop_ids") = generate_defaults.stop_ids, py::arg("stop_strings") = generate_defaults.stop_strings,
           py::arg("seed") = generate_defaults.seed, py::arg("logprobs") = generate_defaults.logprobs,
           py::arg("progress") = py::none(), py::arg("on_token") = py::none(), py::arg("prefix") = nullptr,
-          R"pbdoc(
+          py::arg("constraint") = nullptr, R"pbdoc(
 Generates for every prompt; results (``GenerateResult``) in the prompts' order.
 
 Args:
@@ -270,6 +274,9 @@ Args:
     progress: None, True (a bar) or a callable returning False to cancel.
     on_token: ``on_token(prompt_index, token_id, text)`` streams every new token.
     prefix: a ``Prefix`` whose cache the prompts start from.
+    constraint: a ``JsonConstraint``: every new token keeps the text a prefix
+        of a document of its schema; a sequence ends (``stop_reason``
+        "complete") when its document is complete.
 
 Raises:
     ValueError: mixed prompt kinds or options out of range.

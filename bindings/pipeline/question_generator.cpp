@@ -155,6 +155,8 @@ One accepted generated question as the stage file holds it.
       .field("examples", &QuestionGeneratorOptions::examples)
       .field("seed_examples", &QuestionGeneratorOptions::seed_examples)
       .field("templates", &QuestionGeneratorOptions::templates)
+      .property("constrained", [](const QuestionGeneratorOptions& o) { return static_cast<bool>(o.constraint); },
+                "Whether replies are sampled under a JsonConstraint.")
       .done()
       .def(py::init<>());
 
@@ -179,12 +181,15 @@ Args:
         fences, prose around the JSON, single quotes); both are counted.
     temperature, top_p, max_new_tokens: sampling, as the reference.
     templates: PromptTemplates (None = the reference's).
+    constraint: a ``JsonConstraint`` (e.g. ``JsonConstraint(JsonConstraint.question_schema(),
+        tokenizer)``) under which replies are sampled, so that small models
+        write parseable questions; None samples freely, as the reference.
 )pbdoc")
       .def(py::init([](py::object generator, py::object replies, std::size_t questions_per_topic,
                        std::size_t round_size, std::size_t max_attempts_per_topic, std::uint64_t seed,
                        bool tolerant_json, double temperature, double top_p, std::int64_t max_new_tokens,
                        std::size_t examples, std::size_t seed_examples,
-                       const std::optional<PromptTemplates>& templates) {
+                       const std::optional<PromptTemplates>& templates, std::shared_ptr<JsonConstraint> constraint) {
              auto out = std::make_unique<PyQuestionGenerator>();
              out->source = reply_source_from_py(std::move(generator), std::move(replies), py::none());
              QuestionGeneratorOptions o;
@@ -199,6 +204,7 @@ Args:
              o.examples = examples;
              o.seed_examples = seed_examples;
              if (templates) o.templates = *templates;
+             o.constraint = std::move(constraint);
              out->generator = std::make_unique<QuestionGenerator>(*out->source->source, o);
              return out;
            }),
@@ -208,7 +214,7 @@ Args:
            py::arg("tolerant_json") = defaults.tolerant_json, py::arg("temperature") = defaults.temperature,
            py::arg("top_p") = defaults.top_p, py::arg("max_new_tokens") = defaults.max_new_tokens,
            py::arg("examples") = defaults.examples, py::arg("seed_examples") = defaults.seed_examples,
-           py::arg("templates") = py::none())
+           py::arg("templates") = py::none(), py::arg("constraint") = nullptr)
       .def_property_readonly("options", [](const PyQuestionGenerator& g) { return g.generator->options(); },
                              "The QuestionGeneratorOptions.")
       .def(

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "culturespa/core/error.h"
+#include "culturespa/generator/json_constraint.h"
 #include "culturespa/text/chat_template.h"
 
 namespace culturespa {
@@ -166,6 +167,7 @@ std::string stop_reason_name(StopReason reason) {
     case StopReason::length: return "length";
     case StopReason::stop_token: return "stop_token";
     case StopReason::stop_string: return "stop_string";
+    case StopReason::complete: return "complete";
   }
   return "length";
 }
@@ -531,6 +533,7 @@ struct Generator::Impl {
     std::vector<float> logprobs;
     std::unique_ptr<IncrementalDecoder> decoder;
     std::string text;
+    JsonConstraint::State constraint_state;  // with GenerateOptions::constraint
   };
 
   std::vector<int> stop_ids_default() const {
@@ -546,6 +549,20 @@ struct Generator::Impl {
         if (auto id = tokenizer.token_to_id(text)) ids.push_back(*id);
     for (int64_t id : model.config().generation.eos_token_ids) ids.push_back(static_cast<int>(id));
     return ids;
+  }
+
+  // [n, vocab] bool on `device`: the tokens each sequence's constraint allows.
+  static at::Tensor constraint_mask(const JsonConstraint& constraint, const std::vector<Sequence*>& seqs,
+                                    int64_t vocab, const at::Device& device) {
+    const int64_t n = static_cast<int64_t>(seqs.size());
+    const int64_t known = std::min<int64_t>(vocab, constraint.vocab_size());
+    at::Tensor mask = at::zeros({n, vocab}, at::kByte);
+    uint8_t* data = mask.data_ptr<uint8_t>();
+    for (int64_t r = 0; r < n; ++r) {
+      const auto& allowed = constraint.allowed(seqs[r]->constraint_state);
+      std::copy(allowed.begin(), allowed.begin() + known, data + r * vocab);
+    }
+    return mask.to(device).to(at::kBool);
   }
 
   // The next token of each row of `logits` [n, vocab] (device), and its
@@ -575,6 +592,8 @@ struct Generator::Impl {
           at::where(picked < 0, picked * o.repetition_penalty, picked / o.repetition_penalty);
       scores = scores.scatter(1, seen, penalised);
     }
+    if (o.constraint) scores = scores.masked_fill(constraint_mask(*o.constraint, seqs, vocab, device).logical_not(),
+                                                  -std::numeric_limits<double>::infinity());
     at::Tensor chosen;
     if (o.temperature == 0.0) {
       chosen = scores.argmax(-1, true);
@@ -611,6 +630,10 @@ struct Generator::Impl {
                                        const ProgressCallback& progress, const TokenCallback& on_token,
                                        const Prefix* prefix) const {
     options_check(o);
+    if (o.constraint && o.constraint->vocab_size() != tokenizer.vocab_size())
+      throw ValueError("GenerateOptions: the constraint was built for a vocabulary of " +
+                       std::to_string(o.constraint->vocab_size()) + " ids, this generator's tokenizer has " +
+                       std::to_string(tokenizer.vocab_size()) + " (build it with the same tokenizer)");
     if (!o.prompt_seeds.empty() && o.prompt_seeds.size() != prompts.size())
       throw ValueError("GenerateOptions: prompt_seeds has " + std::to_string(o.prompt_seeds.size()) +
                        " seeds for " + std::to_string(prompts.size()) + " prompts");
@@ -658,6 +681,7 @@ struct Generator::Impl {
         s.prompt = rows[s.index];
         s.take = group.prefix > 0 ? take_of(group, prefix, *s.prompt, limit[s.index]) : 0;
         s.decoder = std::make_unique<IncrementalDecoder>(tokenizer, decode_options);
+        if (o.constraint) s.constraint_state = o.constraint->start();
         capacity = std::max<int64_t>(capacity, static_cast<int64_t>(s.prompt->size()) + o.max_new_tokens);
       }
       run_group(seqs, group, prefix, capacity, o, stop_set, longest_stop, results, reporter, on_token);
@@ -753,6 +777,11 @@ struct Generator::Impl {
         Sequence& s = *busy_seqs[k];
         const int token = next[k];
         std::optional<StopReason> reason;
+        if (o.constraint && !s.constraint_state.complete() &&
+            !o.constraint->advance(s.constraint_state, token)) {
+          throw Error("constrained generation sampled token " + std::to_string(token) +
+                      ", which its constraint does not allow");  // the mask makes this unreachable
+        }
         if (stops.count(token)) {
           reason = StopReason::stop_token;
         } else {
@@ -768,6 +797,8 @@ struct Generator::Impl {
           if (cut != std::string::npos) {
             s.text.resize(cut);
             reason = StopReason::stop_string;
+          } else if (o.constraint && s.constraint_state.complete()) {
+            reason = StopReason::complete;
           } else if (static_cast<int64_t>(s.generated.size()) >= o.max_new_tokens) {
             reason = StopReason::length;
           }

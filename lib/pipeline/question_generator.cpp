@@ -385,6 +385,7 @@ GenerationResult QuestionGenerator::generate(const std::vector<GenerationTopic>&
   sampling.temperature = options_.temperature;
   sampling.top_p = options_.top_p;
   sampling.max_new_tokens = options_.max_new_tokens;
+  sampling.constraint = options_.constraint;
 
   for (const auto& topic : topics) {
     GenerationTopicReport report;

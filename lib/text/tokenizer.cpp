@@ -491,6 +491,26 @@ std::string Tokenizer::id_to_token(int id) const {
 }
 
 bool Tokenizer::is_special(int id) const { return impl_->special_ids.count(id) > 0; }
+
+std::string Tokenizer::token_bytes(int id) const {
+  const auto& d = *impl_;
+  if (id < 0 || id >= d.vocab_size) {
+    throw ValueError("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                     std::to_string(d.vocab_size - 1) + ")");
+  }
+  // Decoded after an anchor token, so that start-of-text rules (sentencepiece's
+  // dummy-prefix space, a Strip decoder) act on the anchor, not on `id`.
+  static constexpr int kNoAnchor = -1;
+  int anchor = kNoAnchor;
+  for (int candidate = 0; candidate < d.vocab_size && anchor == kNoAnchor; ++candidate) {
+    if (!d.special_ids.count(candidate) && !d.decode_raw({candidate}, 0, 1, true).empty()) anchor = candidate;
+  }
+  if (anchor == kNoAnchor) return d.decode_raw({id}, 0, 1, true);
+  const std::string before = d.decode_raw({anchor}, 0, 1, true);
+  const std::string after = d.decode_raw({anchor, id}, 0, 2, true);
+  if (after.compare(0, before.size(), before) != 0) return d.decode_raw({id}, 0, 1, true);
+  return after.substr(before.size());
+}
 std::optional<int> Tokenizer::bos_id() const { return impl_->bos; }
 std::optional<int> Tokenizer::eos_id() const { return impl_->eos; }
 std::optional<int> Tokenizer::pad_id() const { return impl_->pad; }

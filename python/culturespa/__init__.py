@@ -46,7 +46,7 @@ from .pipeline import (
     dataset_export,
 )
 from .text import IncrementalDecoder, Tokenizer, chat_format_register, chat_render
-from .generator import Generator, Prefix
+from .generator import Generator, JsonConstraint, JsonConstraintState, Prefix
 from .survey import (
     Culture,
     PromptMethod,
@@ -88,6 +88,8 @@ __all__ = [
     "Generator",
     "GgufFile",
     "IncrementalDecoder",
+    "JsonConstraint",
+    "JsonConstraintState",
     "KVCache",
     "LogLevel",
     "Model",

@@ -378,10 +378,14 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         survey = culturespa.Survey.load(_survey_path(args))
         topics = pipeline.generation_topics(survey, args.topics or None)
+    generator = _load_generator(args)
+    constraint = None
+    if args.constrained:
+        constraint = culturespa.JsonConstraint(culturespa.JsonConstraint.question_schema(), generator.tokenizer)
     qgen = culturespa.QuestionGenerator(
-        _load_generator(args), questions_per_topic=args.per_topic, round_size=args.round_size,
+        generator, questions_per_topic=args.per_topic, round_size=args.round_size,
         max_attempts_per_topic=args.max_attempts, seed=args.seed, tolerant_json=args.tolerant_json,
-        max_new_tokens=args.max_new_tokens)
+        max_new_tokens=args.max_new_tokens, constraint=constraint)
     try:
         result = qgen.generate(topics, args.output, progress=args.progress or None)
     except KeyboardInterrupt:
@@ -456,6 +460,9 @@ def _add_pipeline_commands(sub) -> None:
                      help="attempts per topic before giving up (default 0: 20 x per-topic + round size)")
     gen.add_argument("--max-new-tokens", type=_positive, default=gen_defaults.max_new_tokens)
     gen.add_argument("--seed", type=_seed, default=gen_defaults.seed)
+    gen.add_argument("--constrained", action="store_true",
+                     help="sample under the question JSON schema, so that every reply parses "
+                          "(default: free sampling, as the reference)")
     gen.add_argument("--tolerant-json", action="store_true",
                      help="also keep replies only the tolerant parser reads (code fences, prose, single quotes)")
     gen.add_argument("--bank", help="also write the accepted questions as one question bank (JSON, Q0..)")

@@ -4,10 +4,12 @@
 ``culturespa._core``, re-exported; their docstrings are in the bindings.
 See docs/generator.md.
 """
-from ._core import ContinuationScore, GenerateResult, Generator, OptionScores, Prefix, testing_tokenizer_write
+from ._core import (ContinuationScore, GenerateResult, Generator, JsonConstraint, JsonConstraintState, OptionScores,
+                    Prefix, testing_tokenizer_write)
 
 # The name tests and examples have used for testing_tokenizer_write.
 write_test_tokenizer = testing_tokenizer_write
 
-__all__ = ["ContinuationScore", "GenerateResult", "Generator", "OptionScores", "Prefix",
+__all__ = ["ContinuationScore", "GenerateResult", "Generator", "JsonConstraint", "JsonConstraintState", "OptionScores",
+           "Prefix",
            "testing_tokenizer_write", "write_test_tokenizer"]

@@ -39,8 +39,12 @@ struct GeneratorOptions {
   int64_t min_prefix_tokens = 16; // shortest shared start worth reusing
 };
 
-enum class StopReason { length, stop_token, stop_string };
-std::string stop_reason_name(StopReason reason);  // "length", "stop_token", "stop_string"
+class JsonConstraint;
+
+// Why a sequence ended: max_new_tokens, a stop id, a stop string, or (with
+// GenerateOptions::constraint) the constrained document being complete.
+enum class StopReason { length, stop_token, stop_string, complete };
+std::string stop_reason_name(StopReason reason);  // "length", "stop_token", "stop_string", "complete"
 
 struct GenerateOptions {
   int64_t max_new_tokens = 256;
@@ -57,6 +61,12 @@ struct GenerateOptions {
   // its own (e.g. one per attempt) whatever the call it travels in.
   std::vector<uint64_t> prompt_seeds;
   bool logprobs = false;            // also return each new token's log-probability under the model
+  // When set, every prompt samples only tokens that keep its new text a prefix
+  // of a document of the constraint's JSON schema
+  // (culturespa/generator/json_constraint.h); a sequence ends as soon as its
+  // document is complete (StopReason::complete). Stop ids cannot end an
+  // unfinished document. Log-probabilities stay the model's own.
+  std::shared_ptr<const JsonConstraint> constraint;
 };
 
 struct GenerateResult {

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,11 @@ struct QuestionGeneratorOptions {
   std::size_t examples = 5;
   std::size_t seed_examples = 3;
   PromptTemplates templates = PromptTemplates::reference();  // generate_system, generate_user_topic, generate_example_topic
+  // Unset (the reference's way): free sampling, replies read as JSON. Set (for
+  // example to JsonConstraint::question_schema() over the model's tokenizer):
+  // sampling keeps every reply a question of that schema, so small models
+  // write parseable questions too. Sources that do not sample ignore it.
+  std::shared_ptr<const JsonConstraint> constraint;
 };
 
 // One accepted question as the stage file holds it.

@@ -71,6 +71,12 @@ class Tokenizer {
   std::optional<int> token_to_id(std::string_view token) const;  // added tokens first, then the vocabulary
   std::string id_to_token(int id) const;               // the vocabulary's spelling ("Ġthe", "▁the")
   bool is_special(int id) const;
+  // The bytes token `id` adds to a decoded text when it follows other tokens
+  // ("▁the" and "Ġthe" give " the"; <0x0A> gives "\n"); they may hold part of
+  // a UTF-8 character. "" for special tokens and control pieces, which add
+  // no text. ValueError for an id outside the vocabulary. Constrained
+  // decoding reads the vocabulary through this.
+  std::string token_bytes(int id) const;
 
   std::optional<int> bos_id() const;
   std::optional<int> eos_id() const;
