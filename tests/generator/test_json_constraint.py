@@ -94,7 +94,7 @@ def test_generate_stage_with_constraint_writes_questions(parts, tmp_path):
                                         max_new_tokens=120)
     constrained = culturespa.QuestionGenerator(generator, questions_per_topic=2, round_size=4,
                                                max_attempts_per_topic=4, max_new_tokens=120, constraint=constraint)
-    assert constrained.options["constrained"] and not free.options["constrained"]
+    assert constrained.options.constrained and not free.options.constrained
     accepted_free = free.generate([("Trust", seeds)], tmp_path / "free.jsonl").questions
     accepted = constrained.generate([("Trust", seeds)], tmp_path / "constrained.jsonl").questions
     assert len(accepted_free) == 0  # random weights write no JSON
