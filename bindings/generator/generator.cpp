@@ -155,8 +155,9 @@ void register_generator(py::module_& m) {
           [](const Generator& g, const py::object& prompts, int64_t max_new_tokens, double temperature, double top_p,
              int64_t top_k, double min_p, double repetition_penalty, std::optional<std::vector<int>> stop_ids,
              std::vector<std::string> stop_strings, uint64_t seed, bool logprobs, py::object progress,
-             py::object on_token, const Prefix* prefix) {
+             py::object on_token, const Prefix* prefix, std::vector<std::string> adapters) {
             GenerateOptions o;
+            o.adapters = std::move(adapters);
             o.max_new_tokens = max_new_tokens;
             o.temperature = temperature;
             o.top_p = top_p;
@@ -185,23 +186,27 @@ void register_generator(py::module_& m) {
           py::arg("top_p") = 1.0, py::arg("top_k") = 0, py::arg("min_p") = 0.0, py::arg("repetition_penalty") = 1.0,
           py::arg("stop_ids") = py::none(), py::arg("stop_strings") = std::vector<std::string>{},
           py::arg("seed") = 0, py::arg("logprobs") = false, py::arg("progress") = py::none(),
-          py::arg("on_token") = py::none(), py::arg("prefix") = nullptr)
+          py::arg("on_token") = py::none(), py::arg("prefix") = nullptr,
+          py::arg("adapters") = GenerateOptions{}.adapters)
       .def(
           "score_options",
           [](const Generator& g, const py::object& prompts, const py::object& labels, py::object progress,
-             const Prefix* prefix) {
+             const Prefix* prefix, const std::vector<std::string>& adapters) {
             const Prompts items = prompts_from_python(prompts);
             const auto names = labels_from_python(labels);
             const auto callback = progress_callback(progress);
             py::gil_scoped_release release;
             if (const auto* raw = std::get_if<std::vector<std::string>>(&items))
-              return g.score_options_raw(*raw, names, callback, prefix);
+              return g.score_options_raw(*raw, names, callback, prefix, adapters);
             if (const auto* conv = std::get_if<std::vector<Conversation>>(&items))
-              return g.score_options(*conv, names, callback, prefix);
+              return g.score_options(*conv, names, callback, prefix, adapters);
             throw ValueError("score_options: prompts must be raw texts or conversations, not token ids");
           },
           py::arg("prompts"), py::arg("labels"), py::kw_only(), py::arg("progress") = py::none(),
-          py::arg("prefix") = nullptr)
+          py::arg("prefix") = nullptr, py::arg("adapters") = std::vector<std::string>{},
+          R"pbdoc(Label probabilities per prompt. ``adapters``: empty, or per prompt the
+model's LoRA adapter that scores it ("" = none); prompts of different adapters
+share batches.)pbdoc")
       .def(
           "score_continuations",
           [](const Generator& g, const py::object& prompt, const std::vector<std::string>& continuations,

@@ -49,13 +49,42 @@ void register_model(py::module_& m) {
       .def(
           "forward",
           [](const Model& model, const at::Tensor& input_ids, std::optional<at::Tensor> lengths,
-             KVCache* cache, std::optional<at::Tensor> logits_at) {
+             KVCache* cache, std::optional<at::Tensor> logits_at, const std::vector<std::string>& adapters) {
             py::gil_scoped_release release;
             return model.forward(input_ids, lengths.value_or(at::Tensor()), cache,
-                                 logits_at.value_or(at::Tensor()));
+                                 logits_at.value_or(at::Tensor()), adapters);
           },
           py::arg("input_ids"), py::kw_only(), py::arg("lengths") = py::none(),
-          py::arg("cache") = py::none(), py::arg("logits_at") = py::none());
+          py::arg("cache") = py::none(), py::arg("logits_at") = py::none(),
+          py::arg("adapters") = std::vector<std::string>{},
+          R"pbdoc(Logits of the new tokens (see docs/model.md). ``adapters``: empty, or per
+row the name of a loaded LoRA adapter ("" = none), so one batch mixes adapters.)pbdoc")
+      .def(
+          "adapter_load",
+          [](Model& model, const std::string& name, const std::string& path) {
+            py::gil_scoped_release release;
+            model.adapter_load(name, path);
+          },
+          py::arg("name"), py::arg("path"),
+          R"pbdoc(Loads the PEFT LoRA folder ``path`` (adapter_config.json +
+adapter_model.safetensors) as adapter ``name``. ValueError naming the tensor for
+a module the model lacks, a rank that differs between config and tensors, or an
+adapter made for another base model (hidden size, layer count).)pbdoc")
+      .def("adapter_add", &Model::adapter_add, py::arg("name"), py::arg("adapter"),
+           "Adds an adapter held in memory (e.g. LoraTrainer.adapter) as ``name``.")
+      .def("adapter_unload", &Model::adapter_unload, py::arg("name"), "Unloads adapter ``name``.")
+      .def_property_readonly("adapter_names", &Model::adapter_names, "Names of the loaded adapters, sorted.")
+      .def(
+          "adapter_merge",
+          [](Model& model, const std::string& name) {
+            py::gil_scoped_release release;
+            model.adapter_merge(name);
+          },
+          py::arg("name"),
+          "Folds adapter ``name`` into the weights (replacing any merged one); forward then needs no adapters.")
+      .def("adapter_unmerge", &Model::adapter_unmerge,
+           "Restores the original weights, bit for bit (they are kept while an adapter is merged).")
+      .def_property_readonly("adapter_merged", &Model::adapter_merged, "The merged adapter's name, '' when none.");
 }
 
 }  // namespace culturespa::bindings

@@ -48,12 +48,34 @@ from .survey import (
     question_bank_load,
 )
 from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
+from ._core import (  # LoRA adapters and training (docs/tuning.md)
+    LoraAdapter,
+    LoraConfig,
+    LoraTrainer,
+    TrainResult,
+    lora_adapter_init,
+    lora_adapter_read,
+    lora_adapter_write,
+    lora_trainer_preset,
+    lora_trainer_presets,
+    tune_data_read,
+)
 
 __version__: str = _core.__version__
 
 _core.runtime_init()
 
 __all__ = [
+    "LoraAdapter",
+    "LoraConfig",
+    "LoraTrainer",
+    "TrainResult",
+    "lora_adapter_init",
+    "lora_adapter_read",
+    "lora_adapter_write",
+    "lora_trainer_preset",
+    "lora_trainer_presets",
+    "tune_data_read",
     "Cancelled",
     "ContrastDetector",
     "ContrastResult",
