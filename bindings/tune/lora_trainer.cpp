@@ -179,8 +179,15 @@ resumable checkpoint. Defaults are the reference's culture-joint settings.)pbdoc
 assistant answer). ``callback(TrainProgress)`` runs after each step; returning
 False stops after saving a checkpoint (Ctrl-C too, raising KeyboardInterrupt).)pbdoc");
 
-  m.def("tune_data_read", &tune_data_read, py::arg("path"),
-        "Conversations from an exported Alpaca JSON list or messages JSONL file.");
+  m.def(
+      "tune_data_read",
+      [](const std::string& path) {
+        py::list out;
+        for (const Conversation& c : tune_data_read(path)) out.append(conversation_to_python(c));
+        return out;
+      },
+      py::arg("path"),
+      "Conversations (lists of {\"role\", \"content\"}) from an exported Alpaca JSON list or messages JSONL file.");
 }
 
 }  // namespace culturespa::bindings
