@@ -47,9 +47,10 @@ def alignment_by_culture(generator, survey, scorer, cultures: Sequence[str], ada
     scores = generator.score_options([p.messages for p in prompts], [list(p.labels) for p in prompts],
                                      adapters=[adapter] * len(prompts) if adapter else [])
     runs: Dict[str, List[dict]] = {}
-    for prompt, probs in zip(prompts, scores.probs):
+    for prompt, probs, best in zip(prompts, scores.probs, scores.argmax):
         runs.setdefault(prompt.culture, []).append(
-            {"question_id": prompt.question_id, "distribution": [float(p) for p in probs[:len(prompt.labels)]]})
+            {"question_id": prompt.question_id, "reply": prompt.labels[int(best)],
+             "distribution": [float(p) for p in probs[:len(prompt.labels)]]})
     return {culture: scorer.score(runs[culture], culture).alignment for culture in cultures}
 
 

@@ -3,6 +3,7 @@ SmolLM2-135M-Instruct calling CultureAlignmentCallback, which loads the
 adapter being trained into the C++ model and logs WVS alignment per culture;
 and the datasets.Dataset view of exported pairs."""
 import json
+import math
 
 import pytest
 import torch
@@ -60,11 +61,14 @@ def test_trainer_callback_scores_the_adapter_being_trained(smollm2_dir, shared_d
     assert sorted(callback.history) == [1, 2]
     for scores in callback.history.values():
         assert sorted(scores) == sorted(CULTURES)
-        assert all(0.0 <= v <= 100.0 for v in scores.values())
+        assert all(math.isfinite(v) for v in scores.values()), scores
     logged = [e for e in trainer.state.log_history if "wvs_alignment/mean" in e]
     assert [e["step"] for e in logged] == [1, 2]
-    # The callback scored the trained adapter: with it loaded, culturespa's
-    # scores equal the base model's only if training did nothing.
-    base_scores = integrations.alignment_by_culture(callback.generator, callback.survey, callback.scorer, CULTURES,
-                                                    questions=4)
-    assert any(abs(base_scores[c] - callback.history[2][c]) > 1e-9 for c in CULTURES)
+    assert callback.model.adapter_names == []  # each evaluation's adapter was unloaded after scoring
+    # What the callback loads is the adapter being trained: it moves culturespa's scores.
+    model.save_pretrained(tmp_path / "final")
+    callback.model.adapter_load("final", str(tmp_path / "final"))
+    prompt = [{"role": "user", "content": "How important is family? Answer 1, 2, 3 or 4."}]
+    tuned = callback.generator.score_options([prompt], [["1", "2", "3", "4"]], adapters=["final"]).probs[0]
+    plain = callback.generator.score_options([prompt], [["1", "2", "3", "4"]]).probs[0]
+    assert abs(tuned - plain).max() > 1e-6
