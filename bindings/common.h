@@ -46,5 +46,7 @@ void register_stage_files(py::module_& m);
 void register_dataset_export(py::module_& m);
 void register_question_generator(py::module_& m);
 void register_answering(py::module_& m);
+void register_lora(py::module_& m);
+void register_lora_trainer(py::module_& m);
 
 }  // namespace culturespa::bindings

@@ -13,6 +13,7 @@ PYBIND11_MODULE(_core, m) {
   register_safetensors(m);
   register_gguf(m);
   register_model(m);
+  register_lora(m);
   register_testing(m);
   register_sentencepiece(m);
   register_chat_template(m);
@@ -30,4 +31,5 @@ PYBIND11_MODULE(_core, m) {
   register_dataset_export(m);
   register_question_generator(m);
   register_answering(m);
+  register_lora_trainer(m);
 }

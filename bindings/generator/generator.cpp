@@ -152,6 +152,7 @@ void register_generator(py::module_& m) {
       .field("stop_strings", &GenerateOptions::stop_strings)
       .field("seed", &GenerateOptions::seed)
       .field("logprobs", &GenerateOptions::logprobs)
+      .field("adapters", &GenerateOptions::adapters, "Per prompt, the LoRA adapter that generates it (\"\" = none).")
       .property("constrained", [](const GenerateOptions& o) { return static_cast<bool>(o.constraint); },
                 "Whether a JsonConstraint restricts sampling.")
       .done()
@@ -223,8 +224,10 @@ Raises:
           [](const Generator& g, const py::object& prompts, int64_t max_new_tokens, double temperature, double top_p,
              int64_t top_k, double min_p, double repetition_penalty, std::optional<std::vector<int>> stop_ids,
              std::vector<std::string> stop_strings, uint64_t seed, bool logprobs, py::object progress,
-             py::object on_token, const Prefix* prefix, std::shared_ptr<JsonConstraint> constraint) {
+             py::object on_token, const Prefix* prefix, std::shared_ptr<JsonConstraint> constraint,
+             std::vector<std::string> adapters) {
             GenerateOptions o;
+            o.adapters = std::move(adapters);
             o.max_new_tokens = max_new_tokens;
             o.temperature = temperature;
             o.top_p = top_p;
@@ -257,7 +260,7 @@ Raises:
           py::arg("stop_ids") = generate_defaults.stop_ids, py::arg("stop_strings") = generate_defaults.stop_strings,
           py::arg("seed") = generate_defaults.seed, py::arg("logprobs") = generate_defaults.logprobs,
           py::arg("progress") = py::none(), py::arg("on_token") = py::none(), py::arg("prefix") = nullptr,
-          py::arg("constraint") = nullptr, R"pbdoc(
+          py::arg("constraint") = nullptr, py::arg("adapters") = generate_defaults.adapters, R"pbdoc(
 Generates for every prompt; results (``GenerateResult``) in the prompts' order.
 
 Args:
@@ -277,6 +280,9 @@ Args:
     constraint: a ``JsonConstraint``: every new token keeps the text a prefix
         of a document of its schema; a sequence ends (``stop_reason``
         "complete") when its document is complete.
+    adapters: empty, or per prompt the name of the model's LoRA adapter that
+        generates it ("" = the base model); prompts of different adapters
+        share batches (a ``prefix`` is then not used).
 
 Raises:
     ValueError: mixed prompt kinds or options out of range.
@@ -285,25 +291,27 @@ Raises:
       .def(
           "score_options",
           [](const Generator& g, const py::object& prompts, const py::object& labels, py::object progress,
-             const Prefix* prefix) {
+             const Prefix* prefix, const std::vector<std::string>& adapters) {
             const Prompts items = prompts_from_python(prompts);
             const auto names = labels_from_python(labels);
             const auto callback = progress_callback(progress);
             py::gil_scoped_release release;
             if (const auto* raw = std::get_if<std::vector<std::string>>(&items))
-              return g.score_options_raw(*raw, names, callback, prefix);
+              return g.score_options_raw(*raw, names, callback, prefix, adapters);
             if (const auto* conv = std::get_if<std::vector<Conversation>>(&items))
-              return g.score_options(*conv, names, callback, prefix);
+              return g.score_options(*conv, names, callback, prefix, adapters);
             throw ValueError("score_options: prompts must be raw texts or conversations, not token ids");
           },
           py::arg("prompts"), py::arg("labels"), py::kw_only(), py::arg("progress") = py::none(),
-          py::arg("prefix") = nullptr, R"pbdoc(
+          py::arg("prefix") = nullptr, py::arg("adapters") = std::vector<std::string>{}, R"pbdoc(
 Probability of each answer label at the first answer position (``OptionScores``).
 
 Args:
     prompts: raw texts or conversations.
     labels: one list for all prompts (e.g. ``["1", "2", "3", "4"]``) or one
         list per prompt.
+    adapters: empty, or per prompt the model's LoRA adapter that scores it
+        ("" = none); prompts of different adapters share batches.
 
 Returns:
     ``.probs`` (numpy [n, k], normalised; NaN-padded when prompts have

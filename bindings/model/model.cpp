@@ -111,11 +111,12 @@ Raises:
       });
 
   const auto forward = [](const Model& model, const py::object& input_ids, const py::object& lengths,
-                          KVCache* cache, const py::object& logits_at, int64_t pad_id) {
+                          KVCache* cache, const py::object& logits_at, int64_t pad_id,
+                          const std::vector<std::string>& adapters) {
     auto [ids, row_lengths] = batch_from_python(input_ids, lengths, pad_id);
     const at::Tensor positions = positions_from_python(logits_at);
     py::gil_scoped_release release;
-    return model.forward(ids, row_lengths, cache, positions);
+    return model.forward(ids, row_lengths, cache, positions, adapters);
   };
   const ModelOptions defaults;
   py::class_<Model>(m, "Model", R"pbdoc(
@@ -199,7 +200,8 @@ Example:
       .def("cache_create", &Model::cache_create, py::arg("batch"), py::arg("capacity"),
            "A KVCache for ``batch`` sequences of up to ``capacity`` tokens each.")
       .def("forward", forward, py::arg("input_ids"), py::kw_only(), py::arg("lengths") = py::none(),
-           py::arg("cache") = py::none(), py::arg("logits_at") = py::none(), py::arg("pad_id") = 0, R"pbdoc(
+           py::arg("cache") = py::none(), py::arg("logits_at") = py::none(), py::arg("pad_id") = 0,
+           py::arg("adapters") = std::vector<std::string>{}, R"pbdoc(
 Logits (float32, on the model's device) of the new tokens.
 
 Args:
@@ -210,13 +212,41 @@ Args:
     cache: a KVCache appended to; None runs each sequence from position 0.
     logits_at: [batch, P] positions among each row's new tokens, giving
         [batch, P, vocab]; None gives each row's last token, [batch, vocab].
+    adapters: empty, or per row the name of a loaded LoRA adapter ("" =
+        none), so that one batch mixes adapters.
 
 Raises:
     ValueError: shapes or lengths that do not fit the batch or the cache.
 )pbdoc")
       .def("__call__", forward, py::arg("input_ids"), py::kw_only(), py::arg("lengths") = py::none(),
            py::arg("cache") = py::none(), py::arg("logits_at") = py::none(), py::arg("pad_id") = 0,
-           "Same as forward().")
+           py::arg("adapters") = std::vector<std::string>{}, "Same as forward().")
+      .def(
+          "adapter_load",
+          [](Model& model, const std::string& name, const std::string& path) {
+            py::gil_scoped_release release;
+            model.adapter_load(name, path);
+          },
+          py::arg("name"), py::arg("path"),
+          R"pbdoc(Loads the PEFT LoRA folder ``path`` (adapter_config.json +
+adapter_model.safetensors) as adapter ``name``. ValueError naming the tensor for
+a module the model lacks, a rank that differs between config and tensors, or an
+adapter made for another base model (hidden size, layer count).)pbdoc")
+      .def("adapter_add", &Model::adapter_add, py::arg("name"), py::arg("adapter"),
+           "Adds an adapter held in memory (e.g. LoraTrainer.adapter) as ``name``.")
+      .def("adapter_unload", &Model::adapter_unload, py::arg("name"), "Unloads adapter ``name``.")
+      .def_property_readonly("adapter_names", &Model::adapter_names, "Names of the loaded adapters, sorted.")
+      .def(
+          "adapter_merge",
+          [](Model& model, const std::string& name) {
+            py::gil_scoped_release release;
+            model.adapter_merge(name);
+          },
+          py::arg("name"),
+          "Folds adapter ``name`` into the weights (replacing any merged one); forward then needs no adapters.")
+      .def("adapter_unmerge", &Model::adapter_unmerge,
+           "Restores the original weights, bit for bit (they are kept while an adapter is merged).")
+      .def_property_readonly("adapter_merged", &Model::adapter_merged, "The merged adapter's name, '' when none.")
       .def("__repr__", [](const Model& model) {
         return "Model(" + py::repr(py::str(model.path())).cast<std::string>() + ", " + model.config().architecture +
                ", device='" + model.device() + "', dtype='" + model.dtype() + "')";

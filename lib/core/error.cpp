@@ -1,4 +1,7 @@
 #include "culturespa/core/error.h"
+#include "culturespa/core/dir_replace.h"
+
+#include <filesystem>
 
 #include "culturespa/core/utf8.h"
 
@@ -54,6 +57,21 @@ void file_write_atomic(const std::string& path, const std::string& contents) {
     std::remove(tmp.c_str());
     throw FileError(FileError::Kind::io, path, "cannot write " + path + ": " + std::strerror(err));
   }
+}
+
+void dir_replace_atomic(const std::string& staging, const std::string& target) {
+  namespace fs = std::filesystem;
+  const fs::path old = target + ".old." + std::to_string(::getpid());
+  std::error_code ec;
+  const bool existed = fs::exists(target);
+  if (existed) fs::rename(target, old, ec);
+  if (!ec) fs::rename(staging, target, ec);
+  if (ec) {
+    std::error_code ignored;
+    if (existed && !fs::exists(target)) fs::rename(old, target, ignored);
+    throw FileError(FileError::Kind::io, target, "cannot replace " + target + " by " + staging + ": " + ec.message());
+  }
+  if (existed) fs::remove_all(old, ec);
 }
 
 }  // namespace culturespa

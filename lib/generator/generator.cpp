@@ -89,18 +89,27 @@ int64_t rows_split(const std::vector<std::size_t>& order, const std::vector<int6
 
 // Groups rows by a shared start (rows_split on the rows sorted
 // lexicographically); rows in no group form one group without a prefix.
-// Each group lists its rows by length so batches pad little.
+// Each group lists its rows by length so batches pad little. With LoRA
+// `adapters` (per row, "" = none), a shared start is shared only by rows of
+// one adapter (its keys and values depend on the adapter); the rest mix.
 std::vector<Group> rows_group(const std::vector<const std::vector<int>*>& rows, const std::vector<int64_t>& limit,
-                              bool reuse, int64_t min_prefix) {
+                              bool reuse, int64_t min_prefix, const std::vector<std::string>& adapters) {
+  const auto adapter = [&](std::size_t r) { return adapters.empty() ? std::string() : adapters[r]; };
   std::vector<std::size_t> order(rows.size());
   std::iota(order.begin(), order.end(), 0);
   std::vector<Group> groups;
   Group rest;
   if (reuse && !order.empty()) {
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return *rows[a] < *rows[b]; });
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      const std::string adapter_a = adapter(a), adapter_b = adapter(b);
+      return adapter_a != adapter_b ? adapter_a < adapter_b : *rows[a] < *rows[b];
+    });
     std::vector<int64_t> shared(order.size() - 1);
     for (std::size_t i = 0; i + 1 < order.size(); ++i)
-      shared[i] = std::min({common_prefix(*rows[order[i]], *rows[order[i + 1]]), limit[order[i]], limit[order[i + 1]]});
+      shared[i] = adapter(order[i]) != adapter(order[i + 1])
+                      ? 0
+                      : std::min({common_prefix(*rows[order[i]], *rows[order[i + 1]]), limit[order[i]],
+                                  limit[order[i + 1]]});
     rows_split(order, shared, 0, order.size(), std::max<int64_t>(min_prefix, 1), groups, rest);
   } else {
     rest.members = order;
@@ -115,6 +124,7 @@ std::vector<Group> rows_group(const std::vector<const std::vector<int>*>& rows, 
 // One scoring row: `tokens` are run; at each of `positions` (indices into
 // tokens) the log-probabilities of `targets` for the next token are read.
 struct ScoreRow {
+  std::string adapter;  // the LoRA adapter that runs it ("" = none)
   std::vector<int> tokens;
   std::vector<int64_t> positions;
   std::vector<std::vector<int>> targets;
@@ -181,19 +191,29 @@ struct Generator::Impl {
 
   int64_t context() const { return model.config().max_position_embeddings; }
 
-  // The KV cache (batch 1) of tokens[0..n).
-  KVCache prefix_cache(const std::vector<int>& tokens, int64_t n, int64_t capacity) const {
+  // The forward's per-row adapters argument: empty when no row has one.
+  static std::vector<std::string> adapters_arg(std::vector<std::string> names) {
+    for (const auto& name : names)
+      if (!name.empty()) return names;
+    return {};
+  }
+
+  // The KV cache (batch 1) of tokens[0..n), under LoRA `adapter` ("" = none).
+  KVCache prefix_cache(const std::vector<int>& tokens, int64_t n, int64_t capacity,
+                       const std::string& adapter = {}) const {
     KVCache cache = model.cache_create(1, capacity);
     std::vector<int64_t> ids(tokens.begin(), tokens.begin() + n);
-    model.forward(long_tensor(ids).view({1, n}), {}, &cache);
+    model.forward(long_tensor(ids).view({1, n}), {}, &cache, {}, adapters_arg({adapter}));
     return cache;
   }
 
   // A batch-1 cache holding the first `n` tokens of `tokens`, with room for
-  // `capacity`: the caller's Prefix when it is large enough, else computed.
-  KVCache prefix_for(const Prefix* prefix, const std::vector<int>& tokens, int64_t n, int64_t capacity) const {
-    if (prefix && prefix->capacity() >= capacity) return prefix->cache_;
-    return prefix_cache(tokens, n, capacity);
+  // `capacity`: the caller's Prefix (computed without adapter) when it is
+  // large enough, else computed.
+  KVCache prefix_for(const Prefix* prefix, const std::vector<int>& tokens, int64_t n, int64_t capacity,
+                     const std::string& adapter = {}) const {
+    if (prefix && adapter.empty() && prefix->capacity() >= capacity) return prefix->cache_;
+    return prefix_cache(tokens, n, capacity, adapter);
   }
 
   // A cache of `rows` sequences: each row r holds the first take[r] tokens
@@ -210,10 +230,13 @@ struct Generator::Impl {
 
   // Groups for a call: every row in one group behind an explicit prefix,
   // else the automatic grouping.
+  // With adapters a caller's Prefix (computed without one) gives way to the
+  // automatic grouping.
   std::vector<Group> groups_for(const std::vector<const std::vector<int>*>& rows, const std::vector<int64_t>& limit,
-                                const Prefix* prefix) const {
-    if (!prefix) return rows_group(rows, limit, g.options_.prefix_reuse, g.options_.min_prefix_tokens);
-    std::vector<Group> groups = rows_group(rows, limit, false, 0);
+                                const Prefix* prefix, const std::vector<std::string>& adapters) const {
+    if (!prefix || !adapters_arg(adapters).empty())
+      return rows_group(rows, limit, g.options_.prefix_reuse, g.options_.min_prefix_tokens, adapters);
+    std::vector<Group> groups = rows_group(rows, limit, false, 0, {});
     if (!groups.empty()) groups[0].prefix = static_cast<int64_t>(prefix->tokens_.size());
     return groups;
   }
@@ -235,27 +258,33 @@ struct Generator::Impl {
     if (reused) reused->assign(rows.size(), 0);
     std::vector<const std::vector<int>*> tokens;
     std::vector<int64_t> limit;
+    std::vector<std::string> adapters;
     for (const ScoreRow& row : rows) {
       tokens.push_back(&row.tokens);
       limit.push_back(*std::min_element(row.positions.begin(), row.positions.end()));
+      adapters.push_back(row.adapter);
     }
+    adapters = adapters_arg(std::move(adapters));
+    if (!adapters.empty()) prefix = nullptr;  // see groups_for
     const int64_t batch = std::max<int64_t>(1, g.options_.batch_size);
-    for (const Group& group : groups_for(tokens, limit, prefix)) {
+    for (const Group& group : groups_for(tokens, limit, prefix, adapters)) {
       int64_t capacity = std::max<int64_t>(1, group.prefix);
       for (std::size_t r : group.members) capacity = std::max<int64_t>(capacity, rows[r].tokens.size());
       KVCache source;
       const bool shared = group.prefix > 0;
       if (shared)
         source = prefix_for(prefix, prefix ? prefix->tokens_ : rows[group.members[0]].tokens, group.prefix,
-                            capacity);
+                            capacity, rows[group.members[0]].adapter);
       for (std::size_t start = 0; start < group.members.size(); start += static_cast<std::size_t>(batch)) {
         const std::size_t end = std::min(group.members.size(), start + static_cast<std::size_t>(batch));
         std::vector<const std::vector<int>*> chunk;
         std::vector<int64_t> take;
+        std::vector<std::string> chunk_adapters;
         int64_t per_row = 1;
         for (std::size_t i = start; i < end; ++i) {
           const std::size_t r = group.members[i];
           chunk.push_back(&rows[r].tokens);
+          chunk_adapters.push_back(rows[r].adapter);
           take.push_back(shared ? take_of(group, prefix, rows[r].tokens, limit[r]) : 0);
           if (reused) (*reused)[r] = take.back();
           per_row = std::max<int64_t>(per_row, rows[r].positions.size());
@@ -276,7 +305,7 @@ struct Generator::Impl {
             for (int target : row.targets[j])
               flat.push_back((static_cast<int64_t>(i) * per_row + static_cast<int64_t>(j)) * vocab + target);
         }
-        const at::Tensor logits = model.forward(ids, lengths, &cache, at_positions);
+        const at::Tensor logits = model.forward(ids, lengths, &cache, at_positions, adapters_arg(chunk_adapters));
         const at::Tensor picked =
             at::log_softmax(logits, -1).view(-1).index_select(0, long_tensor(flat).to(logits.device()));
         const at::Tensor values = picked.to(at::kCPU, at::kDouble).contiguous();
@@ -350,6 +379,18 @@ struct Generator::Impl {
                        " encodes to no tokens (a tokenizer without BOS needs a non-empty prompt)");
   }
 
+  // Per-prompt adapter names: none, or one per prompt (each loaded).
+  void adapters_check(const std::vector<std::string>& adapters, std::size_t prompts, const std::string& what) const {
+    if (!adapters.empty() && adapters.size() != prompts)
+      throw ValueError(what + ": adapters has " + std::to_string(adapters.size()) + " names for " +
+                       std::to_string(prompts) + " prompts (one per prompt, \"\" for none)");
+    const std::vector<std::string> loaded = model.adapter_names();
+    for (std::size_t i = 0; i < adapters.size(); ++i)
+      if (!adapters[i].empty() && !std::binary_search(loaded.begin(), loaded.end(), adapters[i]))
+        throw ValueError(what + ": prompt " + std::to_string(i) + " asks for adapter '" + adapters[i] +
+                         "', which the model has not loaded");
+  }
+
   void context_check(int64_t tokens, int64_t extra, std::size_t index, const std::string& what) const {
     if (tokens + extra > context())
       throw ValueError("prompt " + std::to_string(index) + " has " + std::to_string(tokens) + " tokens; " + what +
@@ -360,7 +401,8 @@ struct Generator::Impl {
 
   OptionScores score_options(const std::vector<ScoredPrompt>& prompts,
                              const std::vector<std::vector<std::string>>& labels, const ProgressCallback& progress,
-                             const Prefix* prefix) const {
+                             const Prefix* prefix, const std::vector<std::string>& adapters) const {
+    adapters_check(adapters, prompts.size(), "score_options");
     if (labels.size() != 1 && labels.size() != prompts.size())
       throw ValueError("score_options: labels must hold one list for all prompts or one per prompt (" +
                        std::to_string(prompts.size()) + "), got " + std::to_string(labels.size()));
@@ -452,8 +494,12 @@ struct Generator::Impl {
         }
         extras.push_back(std::move(extra));
       }
+      main.adapter = adapters.empty() ? std::string() : adapters[i];
       rows.push_back(std::move(main));
-      for (auto& extra : extras) rows.push_back(std::move(extra));
+      for (auto& extra : extras) {
+        extra.adapter = rows.back().adapter;
+        rows.push_back(std::move(extra));
+      }
       scores.label_tokens.push_back(std::move(cont));
     }
     ProgressReporter reporter(progress, "score", rows.size());
@@ -634,6 +680,7 @@ struct Generator::Impl {
       throw ValueError("GenerateOptions: the constraint was built for a vocabulary of " +
                        std::to_string(o.constraint->vocab_size()) + " ids, this generator's tokenizer has " +
                        std::to_string(tokenizer.vocab_size()) + " (build it with the same tokenizer)");
+    adapters_check(o.adapters, prompts.size(), "generate");
     if (!o.prompt_seeds.empty() && o.prompt_seeds.size() != prompts.size())
       throw ValueError("GenerateOptions: prompt_seeds has " + std::to_string(o.prompt_seeds.size()) +
                        " seeds for " + std::to_string(prompts.size()) + " prompts");
@@ -672,7 +719,9 @@ struct Generator::Impl {
     c10::InferenceMode guard;
     DecodeOptions decode_options;
     decode_options.skip_special_tokens = true;
-    for (const Group& group : groups_for(rows, limit, prefix)) {
+    const std::vector<std::string> adapters = adapters_arg(o.adapters);
+    if (!adapters.empty()) prefix = nullptr;  // see groups_for
+    for (const Group& group : groups_for(rows, limit, prefix, adapters)) {
       std::vector<Sequence> seqs(group.members.size());
       int64_t capacity = std::max<int64_t>(1, group.prefix);
       for (std::size_t k = 0; k < group.members.size(); ++k) {
@@ -700,8 +749,8 @@ struct Generator::Impl {
     bool pristine = group.prefix > 0;
     KVCache cache;
     if (pristine) {
-      const KVCache source =
-          prefix_for(prefix, prefix ? prefix->tokens_ : *seqs[0].prompt, group.prefix, capacity);
+      const KVCache source = prefix_for(prefix, prefix ? prefix->tokens_ : *seqs[0].prompt, group.prefix, capacity,
+                                        o.adapters.empty() ? std::string() : o.adapters[seqs[0].index]);
       cache = rows_cache(&source, static_cast<std::size_t>(batch + 1), capacity, {});
     } else {
       cache = model.cache_create(batch, capacity);
@@ -760,7 +809,11 @@ struct Generator::Impl {
       std::vector<const std::vector<int>*> feed_rows;
       for (const auto& f : feed) feed_rows.push_back(&f);
       const auto [ids, lengths] = batch_make(feed_rows, std::vector<int64_t>(n_rows, 0));
-      const at::Tensor logits = model.forward(ids, lengths, &cache);
+      std::vector<std::string> feed_adapters(n_rows);  // idle rows run without one
+      if (!o.adapters.empty())
+        for (std::size_t r = 0; r < slot.size() && r < n_rows; ++r)
+          if (slot[r]) feed_adapters[r] = o.adapters[slot[r]->index];
+      const at::Tensor logits = model.forward(ids, lengths, &cache, {}, adapters_arg(feed_adapters));
       std::vector<int64_t> busy;
       std::vector<Sequence*> busy_seqs;
       for (std::size_t r = 0; r < n_rows; ++r) {
@@ -897,20 +950,22 @@ std::vector<GenerateResult> Generator::generate_tokens(const std::vector<std::ve
 
 OptionScores Generator::score_options(const std::vector<Conversation>& prompts,
                                       const std::vector<std::vector<std::string>>& labels,
-                                      const ProgressCallback& progress, const Prefix* prefix) const {
+                                      const ProgressCallback& progress, const Prefix* prefix,
+                                      const std::vector<std::string>& adapters) const {
   const Impl impl{*this, model_, tokenizer_};
   std::vector<Impl::ScoredPrompt> scored;
   for (const auto& c : prompts) scored.push_back(impl.scored_conversation(c));
-  return impl.score_options(scored, labels, progress, prefix);
+  return impl.score_options(scored, labels, progress, prefix, adapters);
 }
 
 OptionScores Generator::score_options_raw(const std::vector<std::string>& raw_prompts,
                                           const std::vector<std::vector<std::string>>& labels,
-                                          const ProgressCallback& progress, const Prefix* prefix) const {
+                                          const ProgressCallback& progress, const Prefix* prefix,
+                                          const std::vector<std::string>& adapters) const {
   const Impl impl{*this, model_, tokenizer_};
   std::vector<Impl::ScoredPrompt> scored;
   for (const auto& p : raw_prompts) scored.push_back(impl.scored_raw(p));
-  return impl.score_options(scored, labels, progress, prefix);
+  return impl.score_options(scored, labels, progress, prefix, adapters);
 }
 
 std::vector<ContinuationScore> Generator::score_continuations(const Conversation& prompt,

@@ -9,6 +9,8 @@
 #include <set>
 
 #include "cpu_kernels.h"
+#include "lora_bank.h"
+#include "model_access.h"
 #include "culturespa/core/error.h"
 #include "culturespa/model/runtime.h"
 #include "culturespa/model/safetensors.h"
@@ -57,29 +59,6 @@ at::Device device_parse(const std::string& name) {
     throw ConfigError("unsupported device '" + name + "' (cpu, cuda or cuda:N)");
   }
   return device;
-}
-
-// HF's RMSNorm: normalise in float32, cast back, then scale.
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (x.scalar_type() == at::kFloat) {
-    at::Tensor scale = x.pow(2).mean(-1, true).add_(eps).rsqrt_();
-    return (x * scale).mul_(weight);
-  }
-  const at::Tensor xf = x.to(at::kFloat);
-  at::Tensor scale = xf.pow(2).mean(-1, true).add_(eps).rsqrt_();
-  return (xf * scale).to(x.scalar_type()).mul_(weight);
-}
-
-// Rotary embedding in the "rotate half" layout HF uses: x [B, T, heads, hd],
-// cos/sin [B, T, 1, hd/2].
-at::Tensor rope_apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const int64_t half = x.size(-1) / 2;
-  const at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  at::Tensor out = at::empty(x.sizes(), x.options());
-  at::Tensor o1 = out.narrow(-1, 0, half), o2 = out.narrow(-1, half, half);
-  at::mul_out(o1, x1, cos).sub_(x2 * sin);
-  at::mul_out(o2, x2, cos).add_(x1 * sin);
-  return out;
 }
 
 cpu_kernels::MatmulBackend matmul_backend_parse(const std::string& name) {
@@ -214,6 +193,7 @@ struct Model::Impl {
   int64_t weight_bytes = 0;
   std::set<std::string> loaded;  // checkpoint tensors read (while loading)
   bool fused_cpu = false;  // float32 / bfloat16 on CPU with ModelOptions::cpu_kernels
+  LoraBank lora;           // loaded LoRA adapters (lora_bank.h)
   cpu_kernels::MatmulBackend matmul = cpu_kernels::MatmulBackend::blas;
 
   // A linear layer of the fused CPU path.
@@ -222,7 +202,14 @@ struct Model::Impl {
   }
 
   at::Tensor forward_fused(const at::Tensor& ids, const std::vector<int64_t>& n_new,
-                           const std::vector<int64_t>& select, KVCache& cache) const;
+                           const std::vector<int64_t>& select, KVCache& cache,
+                           const std::vector<int>& adapter_route) const;
+
+  std::vector<LayerLinears> linears() {
+    std::vector<LayerLinears> out;
+    for (Layer& l : layers) out.push_back({&l.w_qkv, &l.w_o, &l.w_gate_up, &l.w_down});
+    return out;
+  }
 
   // How a matrix made of `parts` is stored on the fused CPU path.
   cpu_kernels::WeightType matrix_type(const WeightSource& ckpt,
@@ -315,7 +302,8 @@ struct Model::Impl {
 // and the last layer computes attention and MLP only for the rows whose
 // logits are wanted. Returns their final-normed hidden states.
 at::Tensor Model::Impl::forward_fused(const at::Tensor& ids, const std::vector<int64_t>& n_new,
-                                      const std::vector<int64_t>& select, KVCache& cache) const {
+                                      const std::vector<int64_t>& select, KVCache& cache,
+                                      const std::vector<int>& adapter_route) const {
   const ModelConfig& c = config;
   const int64_t B = ids.size(0), T = ids.size(1);
   cpu_kernels::TokenRows tokens;
@@ -331,6 +319,11 @@ at::Tensor Model::Impl::forward_fused(const at::Tensor& ids, const std::vector<i
   std::vector<int64_t> all_rows(flat.size()), wanted;
   for (std::size_t r = 0; r < all_rows.size(); ++r) all_rows[r] = static_cast<int64_t>(r);
   for (const int64_t r : select) wanted.push_back(first_row[r / T] + r % T);
+  // LoRA rows by adapter: all tokens, and past the last cache write the wanted ones.
+  std::vector<int64_t> wanted_seq;
+  for (const int64_t r : wanted) wanted_seq.push_back(tokens.seq[r]);
+  const LoraBank::Rows lora_all = lora.rows(adapter_route, tokens.seq, device);
+  const LoraBank::Rows lora_wanted = lora.rows(adapter_route, wanted_seq, device);
 
   const at::Tensor freqs = at::tensor(tokens.pos, at::kLong).to(at::kFloat).unsqueeze(1) * inv_freq;
   const at::Tensor cos = freqs.cos(), sin = freqs.sin();
@@ -344,6 +337,7 @@ at::Tensor Model::Impl::forward_fused(const at::Tensor& ids, const std::vector<i
     const Layer& layer = layers[li];
     const bool last_layer = li + 1 == layers.size();
     at::Tensor qkv = linear(x, layer.w_qkv, layer.b_qkv);
+    lora.apply(qkv, x, static_cast<int64_t>(li), LoraSlot::qkv, lora_all);
     at::Tensor layer_cache = cache.data_.select(0, static_cast<int64_t>(li));
     at::Tensor keys = layer_cache.select(0, 0), values = layer_cache.select(0, 1);
     cpu_kernels::rope_cache_write(qkv, cos, sin, layer.q_norm, layer.k_norm, eps, keys, values, tokens, layout);
@@ -351,10 +345,17 @@ at::Tensor Model::Impl::forward_fused(const at::Tensor& ids, const std::vector<i
     const std::vector<int64_t>& queries = last_layer ? wanted : all_rows;
     if (last_layer) hidden = hidden.index_select(0, at::tensor(wanted, at::kLong));
     const at::Tensor attended = cpu_kernels::attention(qkv, keys, values, queries, tokens, layout);
-    x = cpu_kernels::add_rms_norm(hidden, linear(attended, layer.w_o, layer.b_o), layer.post_norm, eps);
-    const at::Tensor act = cpu_kernels::silu_mul(linear(x, layer.w_gate_up, layer.b_gate_up));
+    const LoraBank::Rows& lora_rows = last_layer ? lora_wanted : lora_all;
+    const at::Tensor o = linear(attended, layer.w_o, layer.b_o);
+    lora.apply(o, attended, static_cast<int64_t>(li), LoraSlot::o, lora_rows);
+    x = cpu_kernels::add_rms_norm(hidden, o, layer.post_norm, eps);
+    const at::Tensor gate_up = linear(x, layer.w_gate_up, layer.b_gate_up);
+    lora.apply(gate_up, x, static_cast<int64_t>(li), LoraSlot::gate_up, lora_rows);
+    const at::Tensor act = cpu_kernels::silu_mul(gate_up);
     const at::Tensor& next_norm = last_layer ? final_norm : layers[li + 1].input_norm;
-    x = cpu_kernels::add_rms_norm(hidden, linear(act, layer.w_down, layer.b_down), next_norm, eps);
+    const at::Tensor down = linear(act, layer.w_down, layer.b_down);
+    lora.apply(down, act, static_cast<int64_t>(li), LoraSlot::down, lora_rows);
+    x = cpu_kernels::add_rms_norm(hidden, down, next_norm, eps);
   }
   return x;
 }
@@ -461,7 +462,7 @@ KVCache Model::cache_create(int64_t batch, int64_t capacity) const {
 }
 
 at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths, KVCache* cache,
-                          const at::Tensor& logits_at) const {
+                          const at::Tensor& logits_at, const std::vector<std::string>& adapters) const {
   const Impl& m = *impl_;
   const ModelConfig& c = m.config;
   at::Tensor logits;
@@ -532,9 +533,10 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
       for (int64_t b = 0; b < B; ++b) select.push_back(b * T + n_new[b] - 1);
     }
 
+    const std::vector<int> adapter_route = m.lora.route(adapters, B);
     at::Tensor normed;  // the final-normed hidden states of the `select` rows
     if (m.fused_cpu) {
-      normed = m.forward_fused(ids, n_new, select, *cache);
+      normed = m.forward_fused(ids, n_new, select, *cache, adapter_route);
     } else {
       // Positions of every token (padding too) and the cache slot each writes.
       std::vector<int64_t> positions(B * T), write_index(B * nkv * T);
@@ -566,10 +568,12 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
       const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
 
       at::Tensor hidden = at::embedding(m.embed, ids);  // [B, T, H]
+      const LoraBank::Rows lora_rows = m.lora.rows(adapter_route, {}, m.device);
       for (std::size_t li = 0; li < m.layers.size(); ++li) {
         const Layer& layer = m.layers[li];
         at::Tensor x = rms_norm(hidden, layer.input_norm, c.rms_norm_eps);
         const at::Tensor qkv = at::linear(x, layer.w_qkv, layer.b_qkv);
+        m.lora.apply(qkv, x, static_cast<int64_t>(li), LoraSlot::qkv, lora_rows);
         at::Tensor q = qkv.narrow(-1, 0, nh * hd).view({B, T, nh, hd});
         at::Tensor k = qkv.narrow(-1, nh * hd, nkv * hd).view({B, T, nkv, hd});
         const at::Tensor v = qkv.narrow(-1, (nh + nkv) * hd, nkv * hd).view({B, T, nkv, hd});
@@ -600,12 +604,15 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
                                         .permute({0, 3, 1, 2, 4})
                                         .reshape({B, T, nh * hd});
         hidden.add_(at::linear(attended, layer.w_o, layer.b_o));
+        m.lora.apply(hidden, attended, static_cast<int64_t>(li), LoraSlot::o, lora_rows);
 
         x = rms_norm(hidden, layer.post_norm, c.rms_norm_eps);
         const at::Tensor gate_up = at::linear(x, layer.w_gate_up, layer.b_gate_up);
+        m.lora.apply(gate_up, x, static_cast<int64_t>(li), LoraSlot::gate_up, lora_rows);
         const int64_t I = c.intermediate_size;
         const at::Tensor act = at::silu(gate_up.narrow(-1, 0, I)).mul_(gate_up.narrow(-1, I, I));
         hidden.add_(at::linear(act, layer.w_down, layer.b_down));
+        m.lora.apply(hidden, act, static_cast<int64_t>(li), LoraSlot::down, lora_rows);
       }
       const at::Tensor last = hidden.view({B * T, c.hidden_size}).index_select(0, rows);
       normed = rms_norm(last, m.final_norm, c.rms_norm_eps);
@@ -616,6 +623,31 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
   }
   // Outside inference mode: callers may modify the logits in place.
   return logits.clone();
+}
+
+// --- LoRA adapters: lora_bank.cpp does the work -----------------------------
+
+void Model::adapter_load(const std::string& name, const std::string& dir) {
+  adapter_add(name, lora_adapter_read(dir, impl_->config));
+}
+void Model::adapter_add(const std::string& name, const LoraAdapter& adapter) {
+  lora_adapter_check(adapter, impl_->config, adapter.path.empty() ? "'" + name + "'" : adapter.path);
+  impl_->lora.add(name, adapter, impl_->config, impl_->device, impl_->dtype);
+}
+void Model::adapter_unload(const std::string& name) { impl_->lora.remove(name); }
+std::vector<std::string> Model::adapter_names() const { return impl_->lora.names(); }
+const LoraAdapter& Model::adapter(const std::string& name) const { return impl_->lora.get(name); }
+void Model::adapter_merge(const std::string& name) { impl_->lora.merge(name, impl_->linears()); }
+void Model::adapter_unmerge() { impl_->lora.restore(impl_->linears()); }
+std::string Model::adapter_merged() const { return impl_->lora.merged(); }
+
+DecoderWeights ModelAccess::weights(const Model& model) {
+  const Model::Impl& m = *model.impl_;
+  DecoderWeights w{m.config, m.device, m.dtype, m.embed, m.final_norm, m.lm_head, m.inv_freq, {}};
+  for (const Layer& l : m.layers)
+    w.layers.push_back({l.input_norm, l.w_qkv, l.b_qkv, l.q_norm, l.k_norm, l.w_o, l.b_o, l.post_norm, l.w_gate_up,
+                        l.b_gate_up, l.w_down, l.b_down});
+  return w;
 }
 
 }  // namespace culturespa

@@ -61,6 +61,18 @@ from .survey import (
     question_bank_load,
 )
 from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
+from ._core import (  # LoRA adapters and training (docs/tuning.md)
+    LoraAdapter,
+    LoraConfig,
+    LoraTrainer,
+    TrainResult,
+    lora_adapter_init,
+    lora_adapter_read,
+    lora_adapter_write,
+    lora_trainer_preset,
+    lora_trainer_presets,
+    tune_data_read,
+)
 
 __version__: str = _core.__version__
 
@@ -76,6 +88,16 @@ __getattr__ = module_getattr(__name__, {
 
 __all__ = [
     "AnswerResult",
+    "LoraAdapter",
+    "LoraConfig",
+    "LoraTrainer",
+    "TrainResult",
+    "lora_adapter_init",
+    "lora_adapter_read",
+    "lora_adapter_write",
+    "lora_trainer_preset",
+    "lora_trainer_presets",
+    "tune_data_read",
     "Cancelled",
     "ContrastDetector",
     "ContrastPair",

@@ -544,6 +544,9 @@ def _add_pipeline_commands(sub) -> None:
     exp.add_argument("--progress", action="store_true", help="show a progress bar")
     exp.set_defaults(run=_export)
 
+    from . import tune
+    tune.add_parser(sub)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="culturespa", description=__doc__)

@@ -67,6 +67,10 @@ struct GenerateOptions {
   // document is complete (StopReason::complete). Stop ids cannot end an
   // unfinished document. Log-probabilities stay the model's own.
   std::shared_ptr<const JsonConstraint> constraint;
+  // When not empty (one per prompt): the name of the model's LoRA adapter
+  // that generates prompt i ("" = the base model); prompts with different
+  // adapters share batches (Model::forward). A Prefix is then not used.
+  std::vector<std::string> adapters;
 };
 
 struct GenerateResult {
@@ -133,12 +137,16 @@ class Generator {
 
   // The probability of each label as the answer (docs/generator.md has the
   // rule): `labels` holds one list for all prompts, or one list per prompt.
+  // `adapters`: empty, or per prompt the LoRA adapter that scores it ("" =
+  // none; as GenerateOptions::adapters).
   OptionScores score_options(const std::vector<Conversation>& prompts,
                              const std::vector<std::vector<std::string>>& labels,
-                             const ProgressCallback& progress = {}, const Prefix* prefix = nullptr) const;
+                             const ProgressCallback& progress = {}, const Prefix* prefix = nullptr,
+                             const std::vector<std::string>& adapters = {}) const;
   OptionScores score_options_raw(const std::vector<std::string>& raw_prompts,
                                  const std::vector<std::vector<std::string>>& labels,
-                                 const ProgressCallback& progress = {}, const Prefix* prefix = nullptr) const;
+                                 const ProgressCallback& progress = {}, const Prefix* prefix = nullptr,
+                                 const std::vector<std::string>& adapters = {}) const;
 
   // log P(continuation | prompt) for each continuation text appended to the
   // rendered prompt.

@@ -35,6 +35,7 @@
 
 #include "culturespa/core/progress.h"
 #include "culturespa/model/config.h"
+#include "culturespa/model/lora.h"
 
 namespace culturespa {
 
@@ -134,11 +135,46 @@ class Model {
   // `logits_at` ([batch, P] integer, indices into 0..lengths[b]-1): the
   // positions whose logits are returned as [batch, P, vocab]; undefined =
   // each row's last new token, returned as [batch, vocab]. Logits are float32
-  // on the model's device.
+  // on the model's device. `adapters`: empty (no LoRA adapter), or per row
+  // the name of the loaded adapter that applies to it ("" = none), so one
+  // batch mixes adapters; a row's cache must come from the same adapter.
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& lengths = {},
-                     KVCache* cache = nullptr, const at::Tensor& logits_at = {}) const;
+                     KVCache* cache = nullptr, const at::Tensor& logits_at = {},
+                     const std::vector<std::string>& adapters = {}) const;
+
+  // --- LoRA adapters (lora.h, docs/tuning.md) ---
+  // Loads the PEFT folder `dir` as adapter `name`, on the model's device in
+  // its dtype. ValueError when the name is taken; lora_adapter_read's errors
+  // (a module the model lacks, rank mismatch, another base model).
+  void adapter_load(const std::string& name, const std::string& dir);
+  // Adds an adapter held in memory (e.g. one LoraTrainer is training; its
+  // tensors are copied). Checked against the model as adapter_load does.
+  void adapter_add(const std::string& name, const LoraAdapter& adapter);
+  // ValueError when not loaded, or merged.
+  void adapter_unload(const std::string& name);
+  std::vector<std::string> adapter_names() const;  // sorted
+  const LoraAdapter& adapter(const std::string& name) const;
+  // Folds adapter `name` into the weights (forward then runs at base-model
+  // speed with it, for every row), replacing any merged one.
+  void adapter_merge(const std::string& name);
+  // Restores the weights to their original bits (the original tensors are
+  // kept while merged, not recomputed). No-op when nothing is merged.
+  void adapter_unmerge();
+  // The merged adapter's name, "" when none.
+  std::string adapter_merged() const;
+
+  // A differentiable forward for training (LibTorch operations, no KV cache,
+  // causal attention within each right-padded row of `input_ids` [batch, T]
+  // with `lengths` [batch]): logits (float32, [N, vocab]) at the flat
+  // positions `positions` ([N] indices into batch * T), with `adapter`'s
+  // tensors (on the model's device; they may require grad) applied to every
+  // row. The base weights never get gradients. `checkpointing` recomputes
+  // each layer in the backward pass instead of keeping its activations.
+  at::Tensor forward_train(const at::Tensor& input_ids, const at::Tensor& lengths, const at::Tensor& positions,
+                           const LoraAdapter& adapter, bool checkpointing = false) const;
 
  private:
+  friend struct ModelAccess;  // lib/model's LoRA code
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
