@@ -43,5 +43,7 @@ void register_stage_files(py::module_& m);
 void register_dataset_export(py::module_& m);
 void register_question_generator(py::module_& m);
 void register_answering(py::module_& m);
+void register_survey_data(py::module_& m);
+void register_survey_evaluator(py::module_& m);
 
 }  // namespace culturespa::bindings

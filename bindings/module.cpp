@@ -29,4 +29,6 @@ PYBIND11_MODULE(_core, m) {
   register_dataset_export(m);
   register_question_generator(m);
   register_answering(m);
+  register_survey_data(m);
+  register_survey_evaluator(m);
 }

@@ -48,6 +48,8 @@ from .survey import (
     question_bank_load,
 )
 from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
+from ._core import EvaluationMethod, EvaluationReport, SurveyEvaluator
+from . import data
 
 __version__: str = _core.__version__
 
@@ -59,6 +61,8 @@ __all__ = [
     "ContrastResult",
     "Culture",
     "CultureScore",
+    "EvaluationMethod",
+    "EvaluationReport",
     "FilterResult",
     "Generator",
     "GgufFile",
@@ -79,6 +83,7 @@ __all__ = [
     "SentencePieceModel",
     "Survey",
     "SurveyPrompt",
+    "SurveyEvaluator",
     "SurveyScorer",
     "Tokenizer",
     "__version__",
@@ -87,6 +92,7 @@ __all__ = [
     "build_prompt",
     "build_prompts",
     "chat_render",
+    "data",
     "cultures_builtin",
     "export_dataset",
     "gguf_read",
