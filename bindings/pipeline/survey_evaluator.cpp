@@ -16,13 +16,6 @@ struct PySurveyEvaluator {
   std::unique_ptr<SurveyEvaluator> evaluator;
 };
 
-// progress=True draws the package's bar; False is None.
-py::object progress_argument(py::object progress) {
-  if (py::isinstance<py::bool_>(progress))
-    return progress.cast<bool>() ? py::module_::import("culturespa._progress").attr("progress_bar")() : py::none();
-  return progress;
-}
-
 py::object json_loads(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
 
 Survey survey_argument(const py::object& survey) {
@@ -132,7 +125,15 @@ culture_aware); its name is `name`, else "_name", else the file's stem.)pbdoc")
       .def_readonly("average", &EvaluationRow::average)
       .def_property_readonly("similarity", [](const EvaluationRow& r) { return matrix_dict(r.similarity); },
                              "The model's culture x culture matrix {'cultures', 'values'} (empty for culture_unaware).")
-      .def_readonly("similarity_rank_correlation", &EvaluationRow::similarity_rank_correlation)
+      .def_readonly("similarity_rank_correlation", &EvaluationRow::similarity_rank_correlation,
+                    "Spearman correlation of the model's culture matrix with the human one (NaN if none).")
+      .def_readonly("same_option_share", &EvaluationRow::same_option_share,
+                    "Permuted-order rows: share of moved answers that kept their option (content followed).")
+      .def_readonly("same_position_share", &EvaluationRow::same_position_share,
+                    "Permuted-order rows: share of moved answers that kept their position.")
+      .def_readonly("moved_answers", &EvaluationRow::moved_answers)
+      .def_readonly("average_spread", &EvaluationRow::average_spread,
+                    "A method's first row: max - min of its average over the option orders asked.")
       .def("cell", [](const EvaluationRow& r, const std::string& culture) {
         for (const auto& c : r.cells)
           if (c.culture == culture) return c;
@@ -293,7 +294,7 @@ finished folder without asking.)pbdoc")
           [](const PySurveyEvaluator& e, const py::object& methods, const py::object& dir, py::object progress) {
             const auto list = methods_argument(methods);
             const std::string folder = py::str(py::module_::import("os").attr("fspath")(dir));
-            auto callback = progress_callback(progress_argument(std::move(progress)));
+            auto callback = progress_callback(std::move(progress));
             py::gil_scoped_release release;
             return e.evaluator->evaluate(list, folder, callback);
           },

@@ -239,6 +239,7 @@ SurveyEvaluator::SurveyEvaluator(const Generator& generator, Survey survey, Surv
       source_(owned_source_.get()),
       survey_(std::move(survey)),
       options_(std::move(options)) {
+  if (options_.model.empty()) options_.model = generator.model().path();
   validate();
 }
 
@@ -472,9 +473,12 @@ EvaluationReport SurveyEvaluator::score(const std::vector<EvaluationMethod>& met
   report.human_similarity = scorer.gold_similarity(cultures_);
 
   for (const auto& method : methods) {
+    const std::size_t first_row = report.rows.size();
+    std::map<std::string, std::vector<ModelAnswer>> original_answers;  // culture -> run 0, original order
     for (const auto& variant : variants(method, options_)) {
       EvaluationRow row;
       row.method = variant.name;
+      row.same_option_share = row.same_position_share = row.average_spread = kNaN;
       // Run files by culture ("" for a culture-unaware method): read once.
       std::map<std::string, std::vector<std::vector<ModelAnswer>>> files;
       for (const auto& c : method.per_culture() ? cultures_ : std::vector<std::string>{""}) {
@@ -541,6 +545,34 @@ EvaluationReport SurveyEvaluator::score(const std::vector<EvaluationMethod>& met
         first_runs[culture] = runs.front();
         row.cells.push_back(std::move(cell));
       }
+      if (variant.order == OptionOrder::original) {
+        original_answers = first_runs;
+      } else {
+        // Which answers followed the option, which its position.
+        std::size_t same_option = 0, same_position = 0;
+        for (const auto& culture : cultures_) {
+          const auto& before = original_answers.at(culture);
+          const auto& after = first_runs.at(culture);
+          for (std::size_t i = 0; i < before.size() && i < after.size(); ++i) {
+            const Question& q = survey_.question(before[i].question_id);
+            const auto a = answer_parse_reference(before[i].reply);
+            const auto b = answer_parse_reference(after[i].reply);
+            if (!a || !b || !q.is_option_id(*a) || !q.is_option_id(*b)) continue;
+            const auto perm = option_permutation(variant.order, q.options.size(), q.id, variant.shuffle,
+                                                 options_.shuffle_seed);
+            const std::size_t original_slot = static_cast<std::size_t>(*a - q.first_option_id());
+            if (perm[original_slot] == original_slot) continue;  // not moved: tells nothing
+            ++row.moved_answers;
+            same_option += *a == *b;
+            // The option shown at the original answer's position.
+            same_position += static_cast<std::size_t>(*b - q.first_option_id()) == perm[original_slot];
+          }
+        }
+        if (row.moved_answers > 0) {
+          row.same_option_share = static_cast<double>(same_option) / static_cast<double>(row.moved_answers);
+          row.same_position_share = static_cast<double>(same_position) / static_cast<double>(row.moved_answers);
+        }
+      }
       std::vector<double> cell_scores;
       for (const auto& c : row.cells) cell_scores.push_back(c.alignment);
       row.average = mean_of(cell_scores);
@@ -554,6 +586,12 @@ EvaluationReport SurveyEvaluator::score(const std::vector<EvaluationMethod>& met
         }
       }
       report.rows.push_back(std::move(row));
+    }
+    if (report.rows.size() - first_row > 1) {
+      std::vector<double> averages;
+      for (std::size_t r = first_row; r < report.rows.size(); ++r) averages.push_back(report.rows[r].average);
+      report.rows[first_row].average_spread =
+          *std::max_element(averages.begin(), averages.end()) - *std::min_element(averages.begin(), averages.end());
     }
   }
   return report;
@@ -620,7 +658,11 @@ nlohmann::json row_json(const EvaluationRow& row) {
                      {"wasserstein_similarity", number(c.wasserstein_similarity)}});
   }
   nlohmann::json out{{"method", row.method}, {"average", number(row.average)}, {"cells", cells},
-                     {"similarity_rank_correlation", number(row.similarity_rank_correlation)}};
+                     {"similarity_rank_correlation", number(row.similarity_rank_correlation)},
+                     {"same_option_share", number(row.same_option_share)},
+                     {"same_position_share", number(row.same_position_share)},
+                     {"moved_answers", row.moved_answers},
+                     {"average_spread", number(row.average_spread)}};
   if (!row.similarity.cultures.empty()) out["similarity"] = matrix_json(row.similarity);
   return out;
 }
@@ -722,6 +764,17 @@ std::string evaluation_report_to_markdown(const EvaluationReport& report) {
     out << "| " << topic << " |";
     for (const auto& row : report.rows) out << " " << display(topic_average(row, topic)) << " |";
     out << "\n";
+  }
+  bool permuted = false;
+  for (const auto& row : report.rows) permuted = permuted || row.moved_answers > 0;
+  if (permuted) {
+    out << "\nOption order (answers whose option the permutation moved, against the original order):\n\n"
+        << "| method | moved answers | same option | same position | spread of the average |\n"
+        << "| --- | ---: | ---: | ---: | ---: |\n";
+    for (const auto& row : report.rows)
+      if (row.moved_answers > 0 || !std::isnan(row.average_spread))
+        out << "| " << row.method << " | " << row.moved_answers << " | " << display(100 * row.same_option_share, 1)
+            << "% | " << display(100 * row.same_position_share, 1) << "% | " << display(row.average_spread) << " |\n";
   }
   bool similarity = false;
   for (const auto& row : report.rows) similarity = similarity || !std::isnan(row.similarity_rank_correlation);

@@ -87,7 +87,7 @@ def generator_for(model: PathLike, *, tokenizer: Optional[PathLike] = None, chat
     if tokenizer_dir.is_file():
         raise ValueError(f"{tokenizer_dir} is a file: give the tokenizer's folder (tokenizer.json) with "
                          f"--tokenizer when the model is a GGUF file")
-    core = Model(path, threads=threads or None)
+    core = Model(path, threads=threads or None)  # None: LibTorch's choice
     generator = Generator(core, Tokenizer.from_folder(os.fspath(tokenizer_dir)), chat_format=chat_format,
                           batch_size=batch_size)
     return generator, model_label(text if text in models.MODELS else path)

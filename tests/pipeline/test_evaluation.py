@@ -231,3 +231,22 @@ def test_smollm2_scored_answers_are_the_transformers_argmax(smollm2_dir, shared_
                                                generator.encode(conversation))
             assert item["answer"] == prompt.labels[int(probs.argmax())], (culture, item["Q_id"])
             assert max(abs(a - float(b)) for a, b in zip(item["distribution"], probs)) < 1e-4
+
+
+def test_reversed_options_measure_position_following(shared_dir, tmp_path):
+    """A model that always takes the first label follows the position: every
+    answer the reversal moved keeps its slot."""
+    def first_label(prompts, labels):
+        return [[1.0] + [0.0] * (len(l) - 1) for l in labels]
+
+    evaluator = culturespa.SurveyEvaluator(None, _survey(shared_dir), replies=lambda *a: [], scores=first_label,
+                                           cultures=["KEN", "DEU"], option_order="reversed")
+    report = evaluator.evaluate(["P1"], tmp_path)
+    original, reversed_ = report.rows
+    assert reversed_.method == "culture_aware_reversed"
+    assert reversed_.moved_answers == 2 * 12
+    assert reversed_.same_position_share == 1.0 and reversed_.same_option_share == 0.0
+    assert original.average_spread == pytest.approx(abs(original.average - reversed_.average))
+    items = json.loads((tmp_path / "wvs_result_culture_aware_reversed_KEN_0.json").read_text())
+    q1 = items[0]
+    assert q1["answer"] == str(len(q1["option_lst"]))  # the first label shown is the last option

@@ -242,6 +242,14 @@ TEST_CASE("SurveyEvaluator: reversed options are asked with re-mapped labels") {
   CHECK(std::abs(items[0]["distribution"][3].get<double>() - 0.7) < 1e-12);
   const auto original = read_json(evaluation_result_path(dir, "culture_aware", "AAA", 0));
   CHECK(original[0]["answer"] == "1");
+  // The canned model follows the position: every moved answer keeps its slot.
+  CHECK(report.rows[1].moved_answers == 8);
+  CHECK(report.rows[1].same_position_share == Approx(1.0));
+  CHECK(report.rows[1].same_option_share == Approx(0.0));
+  CHECK(std::isnan(report.rows[0].same_position_share));
+  CHECK(report.rows[0].average_spread == Approx(std::abs(report.rows[0].average - report.rows[1].average)));
+  CHECK(evaluation_report_to_markdown(report).find("| culture_aware_reversed | 8 | 0.0% | 100.0% |") !=
+        std::string::npos);
 }
 
 TEST_CASE("SurveyEvaluator: bad input gives named errors") {

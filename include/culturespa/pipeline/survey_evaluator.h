@@ -94,7 +94,7 @@ struct SurveyEvaluatorOptions {
   std::size_t shuffles = 1;           // shuffled: permutations per question (files ..._shuffled<k>_...)
   std::uint64_t shuffle_seed = 0;     // seeds the permutations
   std::size_t examples = 5;           // self-alignment in-context examples
-  std::string model;                  // the model's name, recorded in evaluation.json ("" = "unnamed")
+  std::string model;                  // the model's name in evaluation.json ("" = the generator's model path, else "unnamed")
   std::string prefix = "wvs_result";  // result-file prefix
   // Scoring (the survey layer's scorer).
   std::size_t bootstrap_samples = 1000;  // resamples for the 95% intervals; 0: none
@@ -140,6 +140,15 @@ struct EvaluationRow {
   // NaN / empty otherwise.
   SimilarityMatrix similarity;
   double similarity_rank_correlation = 0;
+  // Rows asked with permuted options (option_order reversed / shuffled),
+  // against the same method in the original order, run 0, over the questions
+  // (x cultures) whose original answer the permutation moved: the share
+  // answered with the same option (content followed) and with the option now
+  // at the original answer's position (position followed). NaN otherwise.
+  double same_option_share = 0;
+  double same_position_share = 0;
+  std::size_t moved_answers = 0;
+  double average_spread = 0;  // max - min of the method's averages over its orders (first order row only); NaN otherwise
 };
 
 struct EvaluationReport {
@@ -175,7 +184,9 @@ class SurveyEvaluator {
   // unknown culture, a culture without any gold answer in the survey (the
   // table would hold a cell that cannot be scored), runs == 0 or shuffles == 0.
   SurveyEvaluator(ReplySource& source, Survey survey, SurveyEvaluatorOptions options = {});
-  // Asks through generator.score_options / generator.generate.
+  // Asks through generator.score_options / generator.generate (whatever model,
+  // adapters included, the generator runs); options.model "" records the
+  // generator's model path.
   SurveyEvaluator(const Generator& generator, Survey survey, SurveyEvaluatorOptions options = {});
   ~SurveyEvaluator();
   SurveyEvaluator(SurveyEvaluator&&) noexcept;
