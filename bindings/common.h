@@ -48,5 +48,7 @@ void register_question_generator(py::module_& m);
 void register_answering(py::module_& m);
 void register_lora(py::module_& m);
 void register_lora_trainer(py::module_& m);
+void register_survey_data(py::module_& m);
+void register_survey_evaluator(py::module_& m);
 
 }  // namespace culturespa::bindings

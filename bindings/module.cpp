@@ -32,4 +32,6 @@ PYBIND11_MODULE(_core, m) {
   register_question_generator(m);
   register_answering(m);
   register_lora_trainer(m);
+  register_survey_data(m);
+  register_survey_evaluator(m);
 }

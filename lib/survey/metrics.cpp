@@ -155,6 +155,24 @@ ConfidenceInterval alignment_bootstrap(const std::vector<AlignmentItem>& items, 
   return interval(estimate, std::move(resampled), options.level);
 }
 
+ConfidenceInterval bootstrap_counts(std::size_t n,
+                                    const std::function<double(const std::vector<std::size_t>& counts)>& statistic,
+                                    const BootstrapOptions& options) {
+  check_bootstrap(options);
+  const double estimate = statistic(std::vector<std::size_t>(n, 1));
+  if (n == 0 || options.samples == 0) return {estimate, kNaN, kNaN};
+  std::mt19937_64 random(options.seed);
+  std::uniform_int_distribution<std::size_t> pick(0, n - 1);
+  std::vector<double> resampled(options.samples);
+  std::vector<std::size_t> counts(n);
+  for (double& value : resampled) {
+    std::fill(counts.begin(), counts.end(), 0);
+    for (std::size_t i = 0; i < n; ++i) ++counts[pick(random)];
+    value = statistic(counts);
+  }
+  return interval(estimate, std::move(resampled), options.level);
+}
+
 PairedDifference alignment_paired_difference(const std::vector<AlignmentItem>& a,
                                              const std::vector<AlignmentItem>& b,
                                              const BootstrapOptions& options) {

@@ -73,6 +73,8 @@ from ._core import (  # LoRA adapters and training (docs/tuning.md)
     lora_trainer_presets,
     tune_data_read,
 )
+from ._core import EvaluationMethod, EvaluationReport, SurveyEvaluator
+from . import data
 
 __version__: str = _core.__version__
 
@@ -106,6 +108,8 @@ __all__ = [
     "Culture",
     "CultureScore",
     "DatasetExportSummary",
+    "EvaluationMethod",
+    "EvaluationReport",
     "GenerationResult",
     "Generator",
     "GgufFile",
@@ -130,6 +134,7 @@ __all__ = [
     "SentencePieceModel",
     "Survey",
     "SurveyPrompt",
+    "SurveyEvaluator",
     "SurveyScorer",
     "Tokenizer",
     "__version__",
@@ -137,6 +142,7 @@ __all__ = [
     "build_info",
     "chat_format_register",
     "chat_render",
+    "data",
     "cultures_builtin",
     "dataset_export",
     "file_write_atomic",

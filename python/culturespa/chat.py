@@ -7,8 +7,8 @@ Generator's option scoring, docs/generator.md). The model defaults to
 SmolLM2-135M-Instruct from the culturespa cache (docs/checkpoints.md).
 
 Questions come from a survey: ``--survey``/``$CULTURESPA_SURVEY``, else the
-WVS-7 release in ``../shared/wvs`` beside a source checkout, else a few
-built-in WVS-7 questions (``builtin_survey()``).
+WVS-7 data fetched once with ``culturespa data fetch wvs7`` (culturespa keeps
+no survey text of its own). A free-text question (``--text``) needs no survey.
 """
 from __future__ import annotations
 
@@ -33,29 +33,6 @@ COUNTRY_NAMES = {
     "NZL": "New Zealand", "JPN": "Japan",
 }
 
-_IMPORTANCE = ["Very important", "Rather important", "Not very important", "Not at all important"]
-# WVS wave 7 questions (public questionnaire wording as in the reference
-# release), kept so that `culturespa chat` and the tests run without ../shared.
-BUILTIN_QUESTIONS = [
-    ("Q1", "How important is family in your life?", _IMPORTANCE),
-    ("Q2", "How important are friends in your life?", _IMPORTANCE),
-    ("Q3", "How important is leisure time in your life?", _IMPORTANCE),
-    ("Q4", "How important is politics in your life?", _IMPORTANCE),
-    ("Q5", "How important is work in your life?", _IMPORTANCE),
-    ("Q6", "How important is religion in your life?", _IMPORTANCE),
-    ("Q46", "Taking all things together, would you say you are very happy, rather happy, "
-            "not very happy, or not at all happy?",
-     ["Very happy", "Rather happy", "Not very happy", "Not at all happy"]),
-    ("Q57", "Generally speaking, would you say that most people can be trusted or that you "
-            "need to be very careful in dealing with people?",
-     ["Most people can be trusted", "Need to be very careful"]),
-    ("Q131", "How secure do you feel these days?",
-     ["Very secure", "Quite secure", "Not very secure", "Not at all secure"]),
-    ("Q199", "How interested would you say you are in politics?",
-     ["Very interested", "Somewhat interested", "Not very interested", "Not at all interested"]),
-]
-
-
 def _with_extra_cultures(survey: Survey) -> Survey:
     for culture in EXTRA_CULTURES:
         if not any(c.code == culture.code for c in survey.cultures):
@@ -63,15 +40,15 @@ def _with_extra_cultures(survey: Survey) -> Survey:
     return survey
 
 
-def builtin_survey() -> Survey:
-    """A small WVS-7 survey (10 questions, the 18 cultures of the paper and Japan)."""
-    questions = [Question(id=qid, text=text, options=list(options))
-                 for qid, text, options in BUILTIN_QUESTIONS]
-    return _with_extra_cultures(Survey(name="wvs7-sample", questions=questions))
+def cultures_survey() -> Survey:
+    """A survey without questions holding the paper's 18 cultures and Japan:
+    enough to ask a free-text question (``--text``) with no survey data."""
+    return _with_extra_cultures(Survey(name="cultures"))
 
 
 def shared_wvs_dir() -> Optional[Path]:
-    """../shared/wvs beside a source checkout (or $CULTURESPA_SHARED_DIR/wvs), if present."""
+    """../shared/wvs beside a source checkout (or $CULTURESPA_SHARED_DIR/wvs), if
+    present: the tests' data, never a default of the commands."""
     env = os.environ.get("CULTURESPA_SHARED_DIR")
     root = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
     folder = root / "wvs"
@@ -80,11 +57,11 @@ def shared_wvs_dir() -> Optional[Path]:
 
 def survey_for_chat(path: Optional[PathLike] = None) -> Survey:
     """The survey `culturespa chat` asks from: ``path``, else
-    ``$CULTURESPA_SURVEY``, else ../shared/wvs, else ``builtin_survey()``."""
-    path = path or os.environ.get("CULTURESPA_SURVEY") or shared_wvs_dir()
-    if path is None:
-        return builtin_survey()
-    return _with_extra_cultures(Survey.load(os.fspath(path)))
+    ``$CULTURESPA_SURVEY``, else the fetched WVS-7 data (``culturespa data
+    fetch wvs7``; FileNotFoundError saying so when it is missing)."""
+    from .data import survey_default
+
+    return _with_extra_cultures(survey_default(path))
 
 
 def culture_resolve(survey: Survey, name: str) -> Culture:
@@ -186,12 +163,11 @@ def format_answer(answer: ChatAnswer) -> str:
 
 
 __all__ = [
-    "BUILTIN_QUESTIONS",
     "COUNTRY_NAMES",
     "ChatAnswer",
     "EXTRA_CULTURES",
     "ask",
-    "builtin_survey",
+    "cultures_survey",
     "culture_resolve",
     "default_model_path",
     "format_answer",

@@ -100,7 +100,7 @@ def _chat(args: argparse.Namespace) -> int:
 
     if args.threads:
         runtime_set_num_threads(args.threads)
-    survey = chat.survey_for_chat(args.survey)
+    survey = chat.survey_for_chat(args.survey) if args.text is None else chat.cultures_survey()
     if args.text is not None:
         if not args.options or len(args.options) < 2:
             raise ValueError("--text needs --options with at least two option texts")
@@ -133,7 +133,7 @@ def _add_chat_parser(sub) -> None:
                       help="code, adjective or country (KEN, Kenyan, Kenya), or 'none' for culture-unaware")
     chat.add_argument("--question", default="Q1",
                       help="survey question id (default Q1); the survey is --survey, $CULTURESPA_SURVEY, "
-                           "../shared/wvs beside a checkout, else 10 built-in WVS-7 questions")
+                           "else the fetched WVS-7 data (culturespa data fetch wvs7)")
     chat.add_argument("--text", default=None, help="a free-text question instead of --question")
     chat.add_argument("--options", nargs="+", default=None, help="the option texts of --text")
     chat.add_argument("--survey", default=None, help="survey folder (reference release) or culturespa survey file")
@@ -191,14 +191,12 @@ def _model_list(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     import math
-    import os
 
+    from .data import survey_default_path
     from .scoring import SurveyScorer
 
-    survey = args.survey or os.environ.get("CULTURESPA_SURVEY")
-    if not survey:
-        raise ValueError("no survey: give --survey DIR (or set CULTURESPA_SURVEY)")
-    scorer = SurveyScorer(survey, parse=args.parse, bootstrap_samples=args.bootstrap, seed=args.seed)
+    scorer = SurveyScorer(survey_default_path(args.survey), parse=args.parse, bootstrap_samples=args.bootstrap,
+                          seed=args.seed)
     culture = args.culture or scorer.culture_from_path(args.answers)
     if culture is None:
         raise ValueError(f"{args.answers}: no culture in the file name (a `_<ISO>_` or `_<Adjective>_` part); "
@@ -352,12 +350,9 @@ def _load_generator(args: argparse.Namespace):
 
 
 def _survey_path(args: argparse.Namespace) -> str:
-    import os
+    from .data import survey_default_path
 
-    survey = args.survey or os.environ.get("CULTURESPA_SURVEY")
-    if not survey:
-        raise ValueError("no survey for the seed questions: give --survey DIR (or set CULTURESPA_SURVEY)")
-    return survey
+    return survey_default_path(args.survey)
 
 
 def _interrupted(what: str) -> int:
@@ -449,7 +444,8 @@ def _add_pipeline_commands(sub) -> None:
     _add_model_arguments(gen, model_defaults)
     gen.add_argument("--output", required=True, help="generation stage file (JSONL), resumed when it exists")
     gen.add_argument("--survey", default=None,
-                     help="survey whose topics and questions seed the prompts (default: $CULTURESPA_SURVEY)")
+                     help="survey whose topics and questions seed the prompts "
+                          "(default: $CULTURESPA_SURVEY, else the fetched wvs7 data)")
     gen.add_argument("--topics", nargs="*", default=[], help="topic names (default: all of the survey's)")
     gen.add_argument("--seeds", help="seed questions instead of a survey's (a question bank; each `class` is a topic)")
     gen.add_argument("--per-topic", type=_positive, default=gen_defaults.questions_per_topic,
@@ -563,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "reference's wvs_result_*.json) or JSONL (docs/scoring.md).")
     score.add_argument("--survey", default=None,
                        help="survey folder (the reference release) or culturespa survey file "
-                            "(default: $CULTURESPA_SURVEY)")
+                            "(default: $CULTURESPA_SURVEY, else the fetched wvs7 data)")
     score.add_argument("--answers", required=True, help="the run file")
     score.add_argument("--culture", default=None,
                        help="culture code, or 'all' to score a culture-unaware run against every "
@@ -578,7 +574,61 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_commands(sub)
     _add_model_parser(sub)
     _add_chat_parser(sub)
+    _add_data_parser(sub)
+    _add_evaluate_parser(sub)
     return parser
+
+
+def _data_fetch(args: argparse.Namespace) -> int:
+    import logging
+
+    from culturespa import data
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="culturespa: %(message)s")
+        logging.getLogger("culturespa.data").setLevel(logging.INFO)
+    print(data.data_fetch(args.name, source=args.source, url=args.url, force=args.force))
+    return 0
+
+
+def _data_path(args: argparse.Namespace) -> int:
+    from culturespa import data
+
+    problem = data.data_verify(args.name)
+    if problem is not None:
+        print(f"culturespa: {problem}; {data.fetch_hint(args.name)}", file=sys.stderr)
+        return 1
+    print(data.data_path(args.name))
+    return 0
+
+
+def _add_evaluate_parser(sub) -> None:
+    from culturespa.evaluation import add_parser
+
+    add_parser(sub)
+
+
+def _add_data_parser(sub) -> None:
+    from culturespa._core import survey_data_names
+
+    data = sub.add_parser("data", help="fetch the survey data (WVS-7 of the reference release) once per machine")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser(
+        "fetch", help="download (or import with --from) the pinned files into the cache; prints the folder",
+        description="Downloads each file of the release at its pinned commit, checks its SHA-256 and "
+                    "caches it ($CULTURESPA_CACHE or ~/.cache/culturespa, under data/). A cached copy "
+                    "that fails the check is fetched again. Every --survey option defaults to it.")
+    fetch.add_argument("name", nargs="?", default="wvs7", choices=survey_data_names())
+    fetch.add_argument("--from", dest="source", default=None,
+                       help="import from a local folder holding the files (offline), same checks")
+    fetch.add_argument("--url", default=None,
+                       help="a mirror serving the files as URL/<file> (default: $CULTURESPA_DATA_URL, "
+                            "else GitHub at the pinned commit)")
+    fetch.add_argument("--force", action="store_true", help="fetch even when the cached copy is good")
+    fetch.set_defaults(run=_data_fetch)
+    path = data_sub.add_parser("path", help="print the cached folder (exit 1 when missing or damaged)")
+    path.add_argument("name", nargs="?", default="wvs7", choices=survey_data_names())
+    path.set_defaults(run=_data_path)
 
 
 def _add_model_parser(sub) -> None:

@@ -39,9 +39,16 @@ def _run(capsys, argv):
     return code, captured.out, captured.err
 
 
-def test_chat_answers_a_builtin_question_for_a_culture(tiny_model, capsys, monkeypatch):
-    monkeypatch.setenv("CULTURESPA_SHARED_DIR", str(tiny_model / "no-shared"))  # the built-in questions
+@pytest.fixture()
+def wvs_cache(shared_dir, tmp_path, monkeypatch):
+    """The WVS-7 data imported from ../shared/wvs into an empty cache, as
+    `culturespa data fetch wvs7 --from DIR` does; no $CULTURESPA_SURVEY."""
+    monkeypatch.setenv("CULTURESPA_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("CULTURESPA_SURVEY", raising=False)
+    return culturespa.data.data_fetch("wvs7", source=shared_dir / "wvs")
+
+
+def test_chat_answers_a_question_of_the_fetched_survey(tiny_model, wvs_cache, capsys):
     code, out, err = _run(capsys, ["chat", "--model", str(tiny_model), "--chat-format", "chatml",
                                  "--culture", "Kenya",
                                    "--question", "Q1", "--max-new-tokens", "4", "--json"])
@@ -82,7 +89,7 @@ def test_chat_culture_unaware(tiny_model, capsys):
     assert answer["culture"] is None and "cultural background" not in answer["messages"][0]["content"]
 
 
-def test_chat_errors_name_the_problem(tiny_model, capsys):
+def test_chat_errors_name_the_problem(tiny_model, wvs_cache, capsys):
     code, _, err = _run(capsys, ["chat", "--model", str(tiny_model), "--chat-format", "chatml",
                                  "--culture", "Atlantis"])
     assert code == 2 and "Atlantis" in err and "KEN (Kenya)" in err
@@ -98,8 +105,16 @@ def test_chat_errors_name_the_problem(tiny_model, capsys):
     assert code == 2 and "chat_template" in err
 
 
+def test_chat_without_survey_data_says_how_to_fetch(tiny_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CULTURESPA_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("CULTURESPA_SURVEY", raising=False)
+    code, _, err = _run(capsys, ["chat", "--model", str(tiny_model), "--chat-format", "chatml",
+                                 "--culture", "KEN", "--question", "Q1"])
+    assert code == 2 and "culturespa data fetch wvs7" in err
+
+
 def test_culture_names_resolve():
-    survey = chat.builtin_survey()
+    survey = chat.cultures_survey()
     assert chat.culture_resolve(survey, "kenya").code == "KEN"
     assert chat.culture_resolve(survey, "German").code == "DEU"
     assert chat.culture_resolve(survey, "jpn").adjective == "Japanese"
@@ -119,8 +134,8 @@ def test_info_reports_the_default_model(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.needs_pypi
-def test_chat_on_smollm2_in_a_subprocess(smollm2_dir):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+def test_chat_on_smollm2_in_a_subprocess(smollm2_dir, shared_dir):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), CULTURESPA_SURVEY=str(shared_dir / "wvs"))
     result = subprocess.run([sys.executable, "-m", "culturespa.cli", "chat", "--culture", "Kenya",
                              "--question", "Q1", "--json"], capture_output=True, text=True, env=env,
                             timeout=600)

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace culturespa {
@@ -61,6 +62,15 @@ struct PairedDifference {
 PairedDifference alignment_paired_difference(const std::vector<AlignmentItem>& a,
                                              const std::vector<AlignmentItem>& b,
                                              const BootstrapOptions& options = {});
+
+// A percentile bootstrap of any statistic of n questions: each resample
+// draws n question indices with replacement and calls `statistic` with how
+// often each index was drawn (counts[i]); the estimate is the statistic with
+// every count 1. NaN resampled values are left out. (Several runs or
+// cultures resampled with the same questions, e.g. a mean over runs.)
+ConfidenceInterval bootstrap_counts(std::size_t n,
+                                    const std::function<double(const std::vector<std::size_t>& counts)>& statistic,
+                                    const BootstrapOptions& options = {});
 
 // --- distributions over a question's options (index 0 = first option) ---------
 // Both arguments are normalised to sum 1 first; ValueError when their sizes
