@@ -181,7 +181,7 @@ def test_smollm2_parity_per_weight_type(smollm2_gguf, smollm2_dir):
     for name, (diff, agreement, size) in results.items():
         print(f"SmolLM2 {name}: max |logit diff| {diff:.3f}, argmax agreement {agreement:.3%}, "
               f"{size / 2**20:.0f} MiB")
-    # Stated tolerances (docs/model.md): logits span about +-30 here.
+    # Stated tolerances (docs/model-backend.md): logits span about +-30 here.
     assert results["bfloat16"][0] < 0.5 and results["bfloat16"][1] > 0.97
     assert results["q8_0"][0] < 1.5 and results["q8_0"][1] > 0.93
 
