@@ -568,7 +568,7 @@ at::Tensor weight_rows(const at::Tensor& weight, const at::Tensor& ids) {
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, MatmulBackend backend) {
   const int64_t rows = x.size(0), k = x.size(1), n = weight.size(0);
   const WeightType type = weight_type(weight);
-  if (rows > kSkinnyRows) {
+  if (rows > (type == WeightType::float32 ? kSkinnyRows : kSkinnyRowsNarrowWeights)) {
     // Enough rows that the product is compute-bound: a float32 copy of a
     // bf16 / q8_0 weight costs one pass over it, small next to the product.
     const at::Tensor w = type == WeightType::float32 ? weight : weight_unpack(weight);

@@ -54,6 +54,10 @@ at::Tensor attention(const at::Tensor& qkv, const at::Tensor& keys, const at::Te
 // kSkinnyRows rows.
 enum class MatmulBackend { blas, onednn };
 constexpr int64_t kSkinnyRows = 16;
+// bfloat16 / q8_0 weights stay in the skinny kernels up to this many rows:
+// widening the whole weight for BLAS costs more than it saves below it
+// (decode at batch 32).
+constexpr int64_t kSkinnyRowsNarrowWeights = 64;
 
 // How a linear layer's weight [n, k] is stored; the tensor's dtype says which.
 //   float32   at::kFloat [n, k]
@@ -78,8 +82,8 @@ at::Tensor weight_unpack(const at::Tensor& weight);
 at::Tensor weight_rows(const at::Tensor& weight, const at::Tensor& ids);
 
 // x [rows, k] float32 @ weight [n, k]^T (+ bias [n]), weight stored in any
-// WeightType, float32 accumulation. Up to kSkinnyRows rows (decode at small
-// batch) run in culturespa's own kernels on its worker pool
+// WeightType, float32 accumulation. Up to kSkinnyRows rows (float32) or
+// kSkinnyRowsNarrowWeights (bfloat16, q8_0) run in culturespa's own kernels on its worker pool
 // (thread_pool.h), which read each weight once with no per-call packing or
 // thread start: float32 and bfloat16 weights against float32 activations
 // (bf16 widened in registers), q8_0 weights as int8 dot products against the

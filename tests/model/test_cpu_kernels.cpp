@@ -130,8 +130,9 @@ TEST_CASE("cpu weight types: packing round trips and the skinny products match a
   const at::Tensor q8_out = cpu_kernels::linear(x, q8, bias, cpu_kernels::MatmulBackend::blas);
   const double scale = at::linear(x, q8_values).abs().max().item<double>();
   CHECK(max_diff(q8_out, at::linear(x, q8_values, bias)) < 0.02 * scale);
-  // More than 16 rows: the widened weights through BLAS, exact up to summation order.
-  const at::Tensor tall = at::randn({40, 96});
+  // More rows than the skinny kernels take: the widened weights through BLAS,
+  // exact up to summation order.
+  const at::Tensor tall = at::randn({cpu_kernels::kSkinnyRowsNarrowWeights + 1, 96});
   CHECK(max_diff(cpu_kernels::linear(tall, q8, bias, cpu_kernels::MatmulBackend::blas),
                  at::linear(tall, q8_values, bias)) < 1e-4);
   CHECK_THROWS_WITH(cpu_kernels::weight_pack(at::randn({4, 40}), cpu_kernels::WeightType::q8_0),

@@ -183,7 +183,8 @@ def test_smollm2_parity_per_weight_type(smollm2_gguf, smollm2_dir):
               f"{size / 2**20:.0f} MiB")
     # Stated tolerances (docs/model-backend.md): logits span about +-30 here.
     assert results["bfloat16"][0] < 0.5 and results["bfloat16"][1] > 0.97
-    assert results["q8_0"][0] < 1.5 and results["q8_0"][1] > 0.93
+    # q8_0 also rounds the activations to 8 bits per block (calls of <= 64 rows).
+    assert results["q8_0"][0] < 3.0 and results["q8_0"][1] > 0.95
 
 
 def test_model_fetch_gguf_keeps_the_quantisation(smollm2_gguf, tmp_path):
