@@ -4,6 +4,7 @@
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
 
 #include "culturespa/core/progress.h"
 
@@ -12,8 +13,9 @@ namespace py = pybind11;
 namespace culturespa::bindings {
 
 // Turns the Python `progress` argument of a long call into a ProgressCallback.
-// `progress` is None (only Ctrl-C is watched) or a callable taking a
-// culturespa.Progress and returning False to cancel. Either way Ctrl-C raises
+// `progress` is None or False (only Ctrl-C is watched), True (a tqdm bar:
+// culturespa.progress_bar()) or a callable taking a culturespa.Progress and
+// returning False to cancel; anything else is a TypeError. Either way Ctrl-C raises
 // KeyboardInterrupt out of the long call at its next progress point. The
 // callback is invoked from C++ without the GIL and takes it itself.
 ProgressCallback progress_callback(py::object progress);

@@ -8,6 +8,11 @@
 namespace culturespa::bindings {
 
 ProgressCallback progress_callback(py::object progress) {
+  if (py::isinstance<py::bool_>(progress))
+    progress = progress.cast<bool>() ? py::module_::import("culturespa._progress").attr("progress_bar")() : py::none();
+  else if (!progress.is_none() && !PyCallable_Check(progress.ptr()))
+    throw py::type_error("progress must be None, a bool or a callable, not " +
+                         py::str(py::type::of(progress).attr("__name__")).cast<std::string>());
   auto held = std::shared_ptr<py::object>(new py::object(std::move(progress)), [](py::object* o) {
     if (!Py_IsInitialized()) return;
     py::gil_scoped_acquire gil;

@@ -83,7 +83,9 @@ py::array_t<double> table_to_numpy(const std::vector<std::vector<double>>& rows)
 }  // namespace
 
 void register_generator(py::module_& m) {
-  m.def("testing_tokenizer_write", &testing_tokenizer_write, py::arg("dir"),
+  m.def(
+      "testing_tokenizer_write",
+      [](const std::filesystem::path& dir) { testing_tokenizer_write(dir.string()); }, py::arg("dir"),
         "Writes a small byte-level BPE tokenizer (ChatML special tokens, ids < 272) into dir.");
 
   py::class_<GenerateResult>(m, "GenerateResult", "One prompt's generation.")
@@ -125,31 +127,71 @@ void register_generator(py::module_& m) {
         return "ContinuationScore(logprob=" + std::to_string(s.logprob) + ", tokens=" + std::to_string(s.tokens) + ")";
       });
 
-  py::class_<Prefix>(m, "Prefix", "A shared prompt start whose KV cache is kept for reuse.")
+  py::class_<Prefix>(m, "Prefix",
+                    "A shared prompt start whose KV cache is kept for reuse; made by Generator.prefix().")
       .def_property_readonly("tokens", &Prefix::tokens)
       .def_property_readonly("capacity", &Prefix::capacity);
 
-  py::class_<Generator>(m, "Generator", "Batched generation and scoring over a Model and its Tokenizer.")
-      .def(py::init([](const Model& model, const Tokenizer& tokenizer, std::optional<std::string> chat_format,
+  const GeneratorOptions generator_defaults;
+  const GenerateOptions generate_defaults;
+  py::class_<Generator>(m, "Generator", R"pbdoc(
+Batched generation, option scoring and continuation scoring over a Model and its Tokenizer.
+
+Prompts are raw texts, conversations (lists of ``{"role", "content"}`` dicts,
+rendered with the chat format) or token-id lists, one kind per call. Work
+runs in C++ without the GIL, batched with the KV cache; a start shared by
+several prompts is computed once (automatically, or through a kept
+``Prefix``). Every long call takes ``progress=`` (None, True for a bar, or a
+callable); Ctrl-C stops it with KeyboardInterrupt. See docs/generator.md.
+
+Args:
+    model: the Model (kept alive by the generator).
+    tokenizer: its Tokenizer.
+    chat_format: how conversations are rendered; "" or None = the
+        tokenizer's own template.
+    batch_size: sequences per forward pass.
+    prefix_reuse: compute a start shared by several prompts once.
+    min_prefix_tokens: the shortest shared start worth reusing.
+
+Raises:
+    ConfigError: the tokenizer's vocabulary does not fit the model's.
+
+Example:
+    >>> generator = culturespa.Generator(model, tokenizer)
+    >>> generator.generate(["The capital of France is"], max_new_tokens=8)[0].text
+)pbdoc")
+      .def(py::init([](const Model& model, const Tokenizer& tokenizer, const std::optional<std::string>& chat_format,
                        int64_t batch_size, bool prefix_reuse, int64_t min_prefix_tokens) {
              GeneratorOptions options;
-             options.chat_format = chat_format.value_or("");
+             if (chat_format) options.chat_format = *chat_format;
              options.batch_size = batch_size;
              options.prefix_reuse = prefix_reuse;
              options.min_prefix_tokens = min_prefix_tokens;
              return std::make_unique<Generator>(model, tokenizer, options);
            }),
-           py::arg("model"), py::arg("tokenizer"), py::kw_only(), py::arg("chat_format") = py::none(),
-           py::arg("batch_size") = 16, py::arg("prefix_reuse") = true, py::arg("min_prefix_tokens") = 16,
-           py::keep_alive<1, 2>(), py::keep_alive<1, 3>())
-      .def_property_readonly("chat_format", &Generator::chat_format)
+           py::arg("model"), py::arg("tokenizer"), py::kw_only(),
+           py::arg("chat_format") = generator_defaults.chat_format,
+           py::arg("batch_size") = generator_defaults.batch_size,
+           py::arg("prefix_reuse") = generator_defaults.prefix_reuse,
+           py::arg("min_prefix_tokens") = generator_defaults.min_prefix_tokens, py::keep_alive<1, 2>(),
+           py::keep_alive<1, 3>())
+      .def_property_readonly("model", &Generator::model, py::return_value_policy::reference_internal,
+                             "The Model it runs.")
+      .def_property_readonly("tokenizer", &Generator::tokenizer, py::return_value_policy::reference_internal,
+                             "The Tokenizer it encodes with.")
+      .def_property_readonly("chat_format", &Generator::chat_format, R"pbdoc(
+The chat format conversations are rendered with.
+
+Raises:
+    ConfigError: none was given and the tokenizer has no recognised template.
+)pbdoc")
       .def(
           "encode",
           [](const Generator& g, const py::object& prompt) {
             if (py::isinstance<py::str>(prompt)) return g.encode(prompt.cast<std::string>());
             return g.encode(conversation_from_python(prompt));
           },
-          py::arg("prompt"), "The token ids of a raw prompt (str) or a conversation.")
+          py::arg("prompt"), "The token ids the model sees for a raw prompt (str) or a conversation.")
       .def(
           "generate",
           [](const Generator& g, const py::object& prompts, int64_t max_new_tokens, double temperature, double top_p,
@@ -182,12 +224,38 @@ void register_generator(py::module_& m) {
                 },
                 items);
           },
-          py::arg("prompts"), py::kw_only(), py::arg("max_new_tokens") = 256, py::arg("temperature") = 0.0,
-          py::arg("top_p") = 1.0, py::arg("top_k") = 0, py::arg("min_p") = 0.0, py::arg("repetition_penalty") = 1.0,
-          py::arg("stop_ids") = py::none(), py::arg("stop_strings") = std::vector<std::string>{},
-          py::arg("seed") = 0, py::arg("logprobs") = false, py::arg("progress") = py::none(),
-          py::arg("on_token") = py::none(), py::arg("prefix") = nullptr,
-          py::arg("adapters") = GenerateOptions{}.adapters)
+          py::arg("prompts"), py::kw_only(), py::arg("max_new_tokens") = generate_defaults.max_new_tokens,
+          py::arg("temperature") = generate_defaults.temperature, py::arg("top_p") = generate_defaults.top_p,
+          py::arg("top_k") = generate_defaults.top_k, py::arg("min_p") = generate_defaults.min_p,
+          py::arg("repetition_penalty") = generate_defaults.repetition_penalty,
+          py::arg("stop_ids") = generate_defaults.stop_ids, py::arg("stop_strings") = generate_defaults.stop_strings,
+          py::arg("seed") = generate_defaults.seed, py::arg("logprobs") = generate_defaults.logprobs,
+          py::arg("progress") = py::none(), py::arg("on_token") = py::none(), py::arg("prefix") = nullptr,
+          py::arg("adapters") = generate_defaults.adapters, R"pbdoc(
+Generates for every prompt; results (``GenerateResult``) in the prompts' order.
+
+Args:
+    prompts: raw texts, conversations or token-id lists (one kind per call).
+    max_new_tokens: new tokens at most per prompt.
+    temperature: 0 is greedy.
+    top_p, top_k, min_p: nucleus, top-k (0 = all) and min-p filtering.
+    repetition_penalty: Hugging Face's rule over prompt and new tokens; 1 = off.
+    stop_ids: None = the tokenizer's stop ids and the chat format's
+        end-of-turn tokens.
+    stop_strings: end when the text contains one (cut before it).
+    seed: prompt i draws from a stream fixed by (seed, i).
+    logprobs: also return each new token's log-probability.
+    progress: None, True (a bar) or a callable returning False to cancel.
+    on_token: ``on_token(prompt_index, token_id, text)`` streams every new token.
+    prefix: a ``Prefix`` whose cache the prompts start from (not used when
+        ``adapters`` names any).
+    adapters: empty, or per prompt the model's LoRA adapter that generates it
+        ("" = none); prompts of different adapters share batches.
+
+Raises:
+    ValueError: mixed prompt kinds or options out of range.
+    KeyboardInterrupt: Ctrl-C.
+)pbdoc")
       .def(
           "score_options",
           [](const Generator& g, const py::object& prompts, const py::object& labels, py::object progress,
@@ -203,10 +271,22 @@ void register_generator(py::module_& m) {
             throw ValueError("score_options: prompts must be raw texts or conversations, not token ids");
           },
           py::arg("prompts"), py::arg("labels"), py::kw_only(), py::arg("progress") = py::none(),
-          py::arg("prefix") = nullptr, py::arg("adapters") = std::vector<std::string>{},
-          R"pbdoc(Label probabilities per prompt. ``adapters``: empty, or per prompt the
-model's LoRA adapter that scores it ("" = none); prompts of different adapters
-share batches.)pbdoc")
+          py::arg("prefix") = nullptr, py::arg("adapters") = std::vector<std::string>{}, R"pbdoc(
+Probability of each answer label at the first answer position (``OptionScores``).
+
+Args:
+    prompts: raw texts or conversations.
+    labels: one list for all prompts (e.g. ``["1", "2", "3", "4"]``) or one
+        list per prompt.
+    adapters: empty, or per prompt the model's LoRA adapter that scores it
+        ("" = none); prompts of different adapters share batches.
+
+Returns:
+    ``.probs`` (numpy [n, k], normalised; NaN-padded when prompts have
+    different label counts), ``.logprobs``, ``.allowed_mass``, ``.argmax``
+    and ``.reused_tokens`` (per prompt, the tokens read from a shared
+    prefix's cache instead of computed).
+)pbdoc")
       .def(
           "score_continuations",
           [](const Generator& g, const py::object& prompt, const std::vector<std::string>& continuations,
@@ -224,7 +304,8 @@ share batches.)pbdoc")
             }
             return scores;
           },
-          py::arg("prompt"), py::arg("continuations"), py::kw_only(), py::arg("progress") = py::none())
+          py::arg("prompt"), py::arg("continuations"), py::kw_only(), py::arg("progress") = py::none(),
+          "log P(continuation | prompt) and the token count of each continuation (``ContinuationScore``).")
       .def(
           "prefix",
           [](const Generator& g, const py::object& start, int64_t capacity) {
@@ -237,8 +318,18 @@ share batches.)pbdoc")
             py::gil_scoped_release release;
             return g.prefix_create(tokens, capacity);
           },
-          py::arg("start"), py::kw_only(), py::arg("capacity") = 0,
-          "Computes the KV cache of a prompt start (str: encoded as a raw prompt, or token ids) for reuse.");
+          py::arg("start"), py::kw_only(), py::arg("capacity") = 0, R"pbdoc(
+Computes a prompt start's KV cache once, for ``prefix=`` of later calls.
+
+Args:
+    start: a str (encoded as the start of a raw prompt) or token ids.
+    capacity: bounds the prompt plus new tokens of the calls that reuse it;
+        0 = the prefix plus 512, at most the model's context.
+)pbdoc")
+      .def("__repr__", [](const py::object& self) {
+        return "Generator(" + py::repr(self.attr("model")).cast<std::string>() + ", " +
+               py::repr(self.attr("tokenizer")).cast<std::string>() + ")";
+      });
 }
 
 }  // namespace culturespa::bindings

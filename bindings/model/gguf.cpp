@@ -32,10 +32,18 @@ py::object value_to_python(const GgufValue& value) {
 }  // namespace
 
 void register_gguf(py::module_& m) {
-  py::class_<GgufFile>(m, "GgufFile", "A GGUF file (memory-mapped, validated on open); see docs/models.md.")
-      .def(py::init([](const std::string& path) {
+  py::class_<GgufFile>(m, "GgufFile", R"pbdoc(
+A GGUF v2/v3 file, memory-mapped and validated on open.
+
+``metadata`` (dict), ``tensors`` (list of {"name", "type", "shape", "offset",
+"bytes"}), ``tensor(name)`` (float32, dequantised). See docs/models.md.
+
+Raises:
+    FileError, FormatError: naming the file and what is wrong.
+)pbdoc")
+      .def(py::init([](const std::filesystem::path& path) {
              py::gil_scoped_release release;
-             return std::make_unique<GgufFile>(path);
+             return std::make_unique<GgufFile>(path.string());
            }),
            py::arg("path"))
       .def_property_readonly("path", &GgufFile::path)
@@ -72,6 +80,25 @@ void register_gguf(py::module_& m) {
           "model_config",
           [](const GgufFile& file) { return gguf_model_config(file).json; },
           "config.json text equivalent to the GGUF metadata (llama architecture).");
+  m.def(
+      "gguf_read",
+      [](const std::filesystem::path& path) {
+        std::vector<std::pair<std::string, at::Tensor>> tensors;
+        {
+          py::gil_scoped_release release;
+          const GgufFile file(path.string());
+          for (const auto& info : file.tensors()) tensors.emplace_back(info.name, file.tensor(info.name));
+        }
+        py::dict out;
+        for (const auto& [name, tensor] : tensors) out[py::str(name)] = tensor;
+        return out;
+      },
+      py::arg("path"), R"pbdoc(
+Every tensor of a GGUF file, dequantised to float32 CPU tensors, by GGUF name.
+
+Types F32, F16, BF16, Q8_0, Q4_0 and Q4_1; GGUF layout (q/k rows as
+llama.cpp stores them). Metadata: ``GgufFile(path).metadata``.
+)pbdoc");
   m.def("gguf_hf_tensor_name", &gguf_hf_tensor_name, py::arg("gguf_name"),
         "The Hugging Face LLaMA name of a GGUF tensor name ('' when none).");
 }

@@ -9,12 +9,12 @@ namespace culturespa::bindings {
 void register_safetensors(py::module_& m) {
   m.def(
       "safetensors_read",
-      [](const std::string& path) {
+      [](const std::filesystem::path& path) {
         std::vector<std::pair<std::string, at::Tensor>> tensors;
         std::map<std::string, std::string> metadata;
         {
           py::gil_scoped_release release;
-          const SafetensorsFile file(path);
+          const SafetensorsFile file(path.string());
           metadata = file.metadata();
           // Copies: the mapping is read-only and Python code may write.
           for (const auto& entry : file.tensors()) tensors.emplace_back(entry.name, file.tensor(entry.name).clone());
@@ -26,15 +26,18 @@ void register_safetensors(py::module_& m) {
       py::arg("path"), "Reads a safetensors file: (dict of CPU tensors, metadata dict).");
   m.def(
       "safetensors_write",
-      [](const std::string& path, const py::dict& tensors, const std::map<std::string, std::string>& metadata) {
+      [](const std::filesystem::path& path, const py::object& tensors,
+         const std::optional<std::map<std::string, std::string>>& metadata) {
         std::vector<std::pair<std::string, at::Tensor>> items;
-        for (const auto& [name, tensor] : tensors) items.emplace_back(py::cast<std::string>(name), py::cast<at::Tensor>(tensor));
+        for (const auto& item : tensors.attr("items")()) {
+          const auto pair = item.cast<py::tuple>();
+          items.emplace_back(pair[0].cast<std::string>(), pair[1].cast<at::Tensor>());
+        }
         py::gil_scoped_release release;
-        culturespa::safetensors_write(path, items, metadata);
+        culturespa::safetensors_write(path.string(), items, metadata.value_or(std::map<std::string, std::string>{}));
       },
-      py::arg("path"), py::arg("tensors"), py::kw_only(),
-      py::arg("metadata") = std::map<std::string, std::string>{},
-      "Writes tensors (a dict name -> tensor) to a safetensors file atomically.");
+      py::arg("path"), py::arg("tensors"), py::kw_only(), py::arg("metadata") = py::none(),
+      "Writes tensors (a mapping name -> tensor) and string metadata to a safetensors file atomically.");
 }
 
 }  // namespace culturespa::bindings

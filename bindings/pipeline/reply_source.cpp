@@ -28,8 +28,10 @@ std::shared_ptr<PyReplySource> reply_source_from_py(py::object generator, py::ob
   if (!generator.is_none()) {
     if (!replies.is_none() || !scores.is_none())
       throw ValueError("give a generator or replies=/scores= callables, not both");
-    py::object core = py::hasattr(generator, "_generator") ? generator.attr("_generator") : generator;
-    const Generator& g = core.cast<const Generator&>();
+    if (!py::isinstance<Generator>(generator))
+      throw py::type_error("generator must be a culturespa.Generator, not " +
+                           py::str(py::type::of(generator).attr("__name__")).cast<std::string>());
+    const Generator& g = generator.cast<const Generator&>();
     out->generator = generator;
     out->source = std::make_unique<GeneratorReplySource>(g);
     return out;

@@ -1,5 +1,5 @@
 // A ReplySource from Python arguments, shared by the question generator and
-// answerer bindings: a culturespa Generator (its C++ core), or Python
+// answerer bindings: a culturespa Generator, or Python
 // callables replies(prompts, seeds, sampling) -> [str] and optionally
 // scores(prompts, labels) -> [[float]] (canned replies, another backend).
 #pragma once
@@ -13,7 +13,7 @@ namespace culturespa::bindings {
 
 // Keeps the Python objects it calls alive.
 struct PyReplySource {
-  py::object generator;  // the core Generator, or None
+  py::object generator;  // the Generator, or None
   std::unique_ptr<ReplySource> source;
 };
 

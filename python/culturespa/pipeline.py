@@ -143,10 +143,6 @@ class GenerationResult:
                 f"tolerant {c['tolerant']}, unparseable {c['unparseable']})")
 
 
-def _core_generator(generator):
-    return None if generator is None else getattr(generator, "_generator", generator)
-
-
 class QuestionGenerator:
     """Self-instruct question generation per topic, as the reference does:
     the social-scientist system prompt, 5 examples (up to 2 accepted
@@ -166,7 +162,7 @@ class QuestionGenerator:
                  tolerant_json: bool = False, temperature: float = 0.9, top_p: float = 0.95,
                  max_new_tokens: int = 256, examples: int = 5, seed_examples: int = 3, templates=None):
         self._generator = _core.QuestionGenerator(
-            _core_generator(generator), replies=replies, questions_per_topic=questions_per_topic,
+            generator, replies=replies, questions_per_topic=questions_per_topic,
             round_size=round_size, max_attempts_per_topic=max_attempts_per_topic, seed=seed,
             tolerant_json=tolerant_json, temperature=temperature, top_p=top_p,
             max_new_tokens=max_new_tokens, examples=examples, seed_examples=seed_examples,
@@ -227,7 +223,7 @@ class QuestionAnswerer:
                  temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 32, seed: int = 0,
                  name: str = "answers", templates=None):
         self._answerer = _core.QuestionAnswerer(
-            _core_generator(generator), replies=replies, scores=scores, mode=mode,
+            generator, replies=replies, scores=scores, mode=mode,
             cultures=None if cultures is None else list(cultures), unaware=unaware, temperature=temperature,
             top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, name=name, templates=templates)
 

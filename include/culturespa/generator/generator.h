@@ -95,6 +95,8 @@ class Generator {
   Generator(const Model& model, const Tokenizer& tokenizer, const GeneratorOptions& options = {});
 
   const GeneratorOptions& options() const noexcept { return options_; }
+  const Model& model() const noexcept { return model_; }
+  const Tokenizer& tokenizer() const noexcept { return tokenizer_; }
   // The chat format conversations are rendered with (resolved lazily:
   // ConfigError when "" and the tokenizer has no recognised template).
   std::string chat_format() const;
