@@ -213,10 +213,11 @@ Args:
     logits_at: [batch, P] positions among each row's new tokens, giving
         [batch, P, vocab]; None gives each row's last token, [batch, vocab].
     adapters: empty, or per row the name of a loaded LoRA adapter ("" =
-        none), so that one batch mixes adapters.
+        none), so one batch mixes adapters (docs/tuning.md).
 
 Raises:
-    ValueError: shapes or lengths that do not fit the batch or the cache.
+    ValueError: shapes or lengths that do not fit the batch or the cache,
+        or an adapter that is not loaded.
 )pbdoc")
       .def("__call__", forward, py::arg("input_ids"), py::kw_only(), py::arg("lengths") = py::none(),
            py::arg("cache") = py::none(), py::arg("logits_at") = py::none(), py::arg("pad_id") = 0,
