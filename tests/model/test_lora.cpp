@@ -225,3 +225,24 @@ TEST_CASE("adapters for another base, or with inconsistent files, get named erro
   }
   CHECK(model.adapter_names().empty());
 }
+
+TEST_CASE("packed weights apply adapters per row; merging needs float32 matrices") {
+  TestCheckpointOptions options;
+  options.hidden_size = 64;  // rows of whole Q8_0 blocks
+  options.intermediate_size = 128;
+  const Fixture f = fixture("lora-packed", options);
+  const std::string dir = adapter_write(f, "a", 3);
+  const at::Tensor ids = ids_batch();
+  for (const std::string weights : {"bfloat16", "q8_0"}) {
+    INFO(weights);
+    ModelOptions o;
+    o.weights = weights;
+    Model model(f.ckpt, o);
+    model.adapter_load("a", dir);
+    const at::Tensor base = model.forward(ids);
+    CHECK(max_diff(model.forward(ids, {}, nullptr, {}, {"a", "a", "a"}), base) > 1e-2);
+    testing::require_throws_naming<ConfigError>([&] { model.adapter_merge("a"); },
+                                                {"adapter_merge", weights, "weights=\"float32\""});
+    CHECK(model.adapter_merged().empty());
+  }
+}
