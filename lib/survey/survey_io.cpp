@@ -130,7 +130,7 @@ void self_alignment_load(Survey& survey, const Json& doc, const std::string& sou
       throw FormatError(source + ": unknown question id '" + question_id + "'");
     }
     auto ids = json_string_list(list, source + ": examples of " + question_id);
-    with_source(source, [&] { survey.set_self_alignment_examples(question_id, std::move(ids)); });
+    with_source(source, [&, &q = question_id] { survey.set_self_alignment_examples(q, std::move(ids)); });
   }
 }
 
