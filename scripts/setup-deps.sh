@@ -18,7 +18,7 @@ APT_PACKAGES=(
   libpcre2-dev libutf8proc-dev
   sentencepiece python3-sentencepiece
   libopenblas0-openmp
-  clang  # libFuzzer targets (scripts/fuzz.sh)
+  clang libclang-rt-14-dev  # libFuzzer targets and their ASan/UBSan runtimes (scripts/fuzz.sh)
 )
 
 as_root() {

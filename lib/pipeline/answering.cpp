@@ -53,6 +53,8 @@ void answer_file_save(const std::string& path, const std::vector<Question>& ques
 
 QuestionAnswerer::QuestionAnswerer(ReplySource& source, AnswerOptions options)
     : source_(source), options_(std::move(options)) {
+  if (options_.name.empty() || options_.name.find('/') != std::string::npos)
+    throw ValueError("answering: name '" + options_.name + "' must be a non-empty file name stem");
   if (options_.cultures.empty() && !options_.unaware)
     throw ValueError("answering: no runs (an empty cultures list and unaware off)");
   if (options_.mode == AnswerMode::sampled) {

@@ -57,6 +57,10 @@ std::vector<double> distribution_value(const Json& value, const std::string& whe
     const std::string entry = "distribution[" + std::to_string(i) + "]";
     json_expect(value[i], Json::value_t::number_float, field_where(where, entry.c_str()), "a number");
     shares.push_back(value[i].get<double>());
+    // A probability: scoring and contrast would otherwise compute with it silently.
+    if (!(shares.back() >= 0 && shares.back() <= 1 + 1e-6))
+      throw FormatError(field_where(where, entry.c_str()) + " is " + std::to_string(shares.back()) +
+                        ", not a probability in [0, 1]");
   }
   return shares;
 }

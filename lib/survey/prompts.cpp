@@ -248,8 +248,9 @@ PromptTemplates PromptTemplates::from_json(const std::string& text, const std::s
   json_expect(doc, Json::value_t::object, source, "an object {template name: template}");
   PromptTemplates templates = reference();
   for (const auto& [key, value] : doc.items()) {
+    const std::string& name = key;  // lambdas cannot capture structured bindings before C++20 (clang)
     const auto field = std::find_if(std::begin(kTemplateFields), std::end(kTemplateFields),
-                                    [&](const TemplateField& f) { return key == f.key; });
+                                    [&](const TemplateField& f) { return name == f.key; });
     if (field == std::end(kTemplateFields)) {
       const bool ignored = key.rfind('_', 0) == 0 || key == "notes" ||
                            (key.size() > 3 && key.compare(key.size() - 3, 3, "_zh") == 0);

@@ -101,7 +101,8 @@ void human_answers_load(Survey& survey, const Json& doc, const std::string& sour
         throw FormatError(where + ": unknown question id '" + question_id + "'");
       }
       HumanAnswers answers = human_answers_from_json(map, where + ", question " + question_id);
-      with_source(source, [&] { survey.set_human_answers(culture, question_id, std::move(answers)); });
+      // Init-captures: lambdas cannot capture structured bindings before C++20 (clang).
+      with_source(source, [&, &c = culture, &q = question_id] { survey.set_human_answers(c, q, std::move(answers)); });
     }
   }
 }
@@ -117,7 +118,7 @@ void similarity_load(Survey& survey, const Json& doc, const std::string& source)
       const std::string where = source + ": similarity of " + culture + " to " + other;
       if (!survey.has_culture(other)) throw FormatError(where + ": unknown culture '" + other + "'");
       json_expect(score, Json::value_t::number_float, where, "a number");
-      with_source(source, [&] { survey.set_similarity(culture, other, score.get<double>()); });
+      with_source(source, [&, &c = culture, &o = other, &v = score] { survey.set_similarity(c, o, v.get<double>()); });
     }
   }
 }
@@ -129,7 +130,7 @@ void self_alignment_load(Survey& survey, const Json& doc, const std::string& sou
       throw FormatError(source + ": unknown question id '" + question_id + "'");
     }
     auto ids = json_string_list(list, source + ": examples of " + question_id);
-    with_source(source, [&] { survey.set_self_alignment_examples(question_id, std::move(ids)); });
+    with_source(source, [&, &q = question_id] { survey.set_self_alignment_examples(q, std::move(ids)); });
   }
 }
 

@@ -173,3 +173,15 @@ def test_one_generator_shared_by_threads_gives_the_serial_results(tiny_model_dir
         assert texts == serial[1]
         for a, b in zip(probs, serial[0]):
             assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_fresh_probe_findings(tmp_path):
+    """Found by the fresh probe of issue #16: an empty answer-file stem wrote
+    "_culture_aware_KEN_0.json", a negative distribution loaded silently."""
+    with pytest.raises(ValueError, match="name '' must be a non-empty file name stem"):
+        culturespa.QuestionAnswerer(replies=lambda p, s, o: [""] * len(p), scores=_scores, name="")
+    bad = tmp_path / "neg_KEN_0.json"
+    bad.write_text('[{"Q_id": "Q1", "question": "x", "option_lst": ["a", "b"], "answer": "1", '
+                   '"distribution": [-0.5, 1.5]}]')
+    with pytest.raises(ValueError, match=r"distribution\[0\].*not a probability"):
+        culturespa.pipeline.answer_file_load(str(bad))

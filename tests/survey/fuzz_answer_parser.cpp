@@ -2,6 +2,7 @@
 // result (an option id of the question, or a failure), never a crash.
 #include "culturespa/core/error.h"
 #include "culturespa/survey/answer_parser.h"
+#include "culturespa/survey/survey.h"
 
 #include <cstdint>
 #include <cstdlib>
