@@ -3,6 +3,8 @@
 #include <optional>
 
 #include "common.h"
+
+#include "culturespa/generator/json_constraint.h"
 #include "core/deprecated_items.h"
 #include "core/result_class.h"
 #include "culturespa/core/error.h"

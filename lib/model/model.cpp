@@ -194,6 +194,19 @@ struct Model::Impl {
   std::set<std::string> loaded;  // checkpoint tensors read (while loading)
   bool fused_cpu = false;  // float32 / bfloat16 on CPU with ModelOptions::cpu_kernels
   LoraBank lora;           // loaded LoRA adapters (lora_bank.h)
+
+  // Merging an adapter and training one compute with the dense matrices,
+  // which the packed bfloat16 / q8_0 storage of the fused CPU path lacks.
+  void dense_weights_require(const char* what) const {
+    if (!fused_cpu) return;
+    for (const auto& type : weight_types) {
+      if (type != "float32") {
+        throw ConfigError(std::string(what) + " needs float32 matrices, and " + path + " stores them as " + type +
+                          " (ModelOptions::weights): load it with weights=\"float32\", or apply adapters per row "
+                          "through forward(..., adapters)");
+      }
+    }
+  }
   cpu_kernels::MatmulBackend matmul = cpu_kernels::MatmulBackend::blas;
 
   // A linear layer of the fused CPU path.
@@ -637,25 +650,8 @@ void Model::adapter_add(const std::string& name, const LoraAdapter& adapter) {
 void Model::adapter_unload(const std::string& name) { impl_->lora.remove(name); }
 std::vector<std::string> Model::adapter_names() const { return impl_->lora.names(); }
 const LoraAdapter& Model::adapter(const std::string& name) const { return impl_->lora.get(name); }
-namespace {
-
-// Merging an adapter and training one compute with the dense matrices, which
-// the packed bfloat16 / q8_0 storage of the fused CPU path does not keep.
-void dense_weights_require(const Model::Impl& m, const char* what) {
-  if (!m.fused_cpu) return;
-  for (const auto& type : m.weight_types) {
-    if (type != "float32") {
-      throw ConfigError(std::string(what) + " needs float32 matrices, and " + m.path + " stores them as " + type +
-                        " (ModelOptions::weights): load it with weights=\"float32\", or apply adapters per row "
-                        "through forward(..., adapters)");
-    }
-  }
-}
-
-}  // namespace
-
 void Model::adapter_merge(const std::string& name) {
-  dense_weights_require(*impl_, "adapter_merge");
+  impl_->dense_weights_require("adapter_merge");
   impl_->lora.merge(name, impl_->linears());
 }
 void Model::adapter_unmerge() { impl_->lora.restore(impl_->linears()); }
@@ -663,7 +659,7 @@ std::string Model::adapter_merged() const { return impl_->lora.merged(); }
 
 DecoderWeights ModelAccess::weights(const Model& model) {
   const Model::Impl& m = *model.impl_;
-  dense_weights_require(m, "LoRA training");
+  m.dense_weights_require("LoRA training");
   DecoderWeights w{m.config, m.device, m.dtype, m.embed, m.final_norm, m.lm_head, m.inv_freq, {}};
   for (const Layer& l : m.layers)
     w.layers.push_back({l.input_norm, l.w_qkv, l.b_qkv, l.q_norm, l.k_norm, l.w_o, l.b_o, l.post_norm, l.w_gate_up,

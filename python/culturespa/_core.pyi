@@ -8,7 +8,7 @@ import numpy
 import os
 import torch
 import typing
-__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'IncrementalDecoder', 'KVCache', 'LogLevel', 'Model', 'OptionScores', 'ParsedQuestion', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'Survey', 'SurveyConventions', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_from_code', 'culture_from_file_name', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_read', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'pipeline_seed', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'wasserstein_similarity']
+__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'ParsedQuestion', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_from_code', 'culture_from_file_name', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_read', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_seed', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
 class AnswerOptions:
     """
     QuestionAnswerer's settings; AnswerOptions() holds the defaults.
@@ -40,6 +40,11 @@ class AnswerOptions:
     def name(self) -> str:
         """
         Answer-file stem.
+        """
+    @property
+    def overwrite(self) -> bool:
+        """
+        Start over when the answer files hold other settings.
         """
     @property
     def seed(self) -> int:
@@ -124,6 +129,32 @@ class AnswerRunReport:
         """
 class Cancelled(RuntimeError):
     pass
+class ComparisonReport:
+    """
+    Several result folders of one model in one
+    table, with each row's paired difference to the first row (per culture and
+    for the average, 95% bootstrap intervals).
+    """
+    def to_csv(self) -> str:
+        ...
+    def to_dict(self) -> typing.Any:
+        ...
+    def to_json(self) -> str:
+        ...
+    def to_markdown(self) -> str:
+        ...
+    @property
+    def cultures(self) -> list[str]:
+        ...
+    @property
+    def labels(self) -> list[str]:
+        ...
+    @property
+    def model(self) -> str:
+        ...
+    @property
+    def rows(self) -> list[EvaluationRow]:
+        ...
 class ContinuationScore:
     def __repr__(self) -> str:
         ...
@@ -528,9 +559,19 @@ class DatasetExportSummary:
         Paths written, in order.
         """
     @property
+    def pairs_duplicate(self) -> int:
+        """
+        Pairs dropped as repeats (same question id and culture as an earlier pair).
+        """
+    @property
     def pairs_in(self) -> int:
         """
         Pairs given.
+        """
+    @property
+    def pairs_invalid(self) -> int:
+        """
+        Pairs dropped because the aware answer is not an option id of the question.
         """
     @property
     def pairs_sampled(self) -> int:
@@ -573,6 +614,256 @@ class DatasetRecord:
         """
         "train" or "validation".
         """
+class EvaluationCell:
+    """
+    One method x culture cell of an evaluation table (x100 scores).
+    """
+    def to_dict(self) -> dict:
+        ...
+    @property
+    def alignment(self) -> float:
+        """
+        The paper's alignment score x100 (mean over runs).
+        """
+    @property
+    def answered(self) -> int:
+        ...
+    @property
+    def ci_high(self) -> float:
+        ...
+    @property
+    def ci_low(self) -> float:
+        """
+        95% bootstrap interval, low end.
+        """
+    @property
+    def counted(self) -> int:
+        ...
+    @property
+    def culture(self) -> str:
+        ...
+    @property
+    def failures(self) -> dict[str, int]:
+        """
+        Parse failures by reason.
+        """
+    @property
+    def js_similarity(self) -> float:
+        """
+        Scored protocol: mean 1 - Jensen-Shannon distance to the human shares, x100.
+        """
+    @property
+    def parse_failures(self) -> int:
+        ...
+    @property
+    def random_baseline(self) -> float:
+        ...
+    @property
+    def runs(self) -> int:
+        ...
+    @property
+    def topics(self) -> dict[str, float]:
+        """
+        Topic -> alignment x100.
+        """
+    @property
+    def wasserstein_similarity(self) -> float:
+        """
+        Scored protocol: mean 1 - W1 / (n - 1) to the human shares, x100.
+        """
+class EvaluationManifest:
+    """
+    What a result folder's evaluation.json records.
+    """
+    @staticmethod
+    def load(dir: str) -> EvaluationManifest:
+        ...
+    @property
+    def cultures(self) -> list[str]:
+        ...
+    @property
+    def methods(self) -> list[str]:
+        ...
+    @property
+    def model(self) -> str:
+        ...
+    @property
+    def option_order(self) -> str:
+        ...
+    @property
+    def prefix(self) -> str:
+        ...
+    @property
+    def protocol(self) -> str:
+        ...
+    @property
+    def runs(self) -> int:
+        ...
+    @property
+    def shuffles(self) -> int:
+        ...
+    @property
+    def survey(self) -> str:
+        ...
+class EvaluationMethod:
+    """
+    One way of asking the survey: a name (the
+    result files' method part), the prompt structure (a PromptMethod) and the
+    prompt templates. ``EvaluationMethod.paper("P1")`` gives a paper method,
+    ``EvaluationMethod.load(path)`` a user method from a prompts.json-shaped file.
+    """
+    @staticmethod
+    def load(path: str, name: str = '') -> EvaluationMethod:
+        """
+        A user method from a prompt-template file (prompts.json shape). Its optional
+        "_method" key names the paper method whose structure it follows (default
+        culture_aware); its name is `name`, else "_name", else the file's stem.
+        """
+    @staticmethod
+    def names() -> list[str]:
+        """
+        The paper's six method names, in its order.
+        """
+    @staticmethod
+    def paper(name: str) -> EvaluationMethod:
+        """
+        A paper method by name (culture_aware, ...) or label (P0, P1, P2, P3, P1+P3, P2+P3); ValueError listing the valid ones otherwise.
+        """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def per_culture(self) -> bool:
+        """
+        True when the method is asked once per culture (all but culture_unaware).
+        """
+    @property
+    def prompt(self) -> str:
+        ...
+    @property
+    def templates(self) -> PromptTemplates:
+        ...
+class EvaluationReport:
+    """
+    The results table of an evaluation: methods as
+    rows, cultures and their average as columns, with intervals, counts and
+    per-topic scores. ``to_markdown()``, ``to_csv()``, ``to_json()``, ``to_dict()``.
+    """
+    def row(self, method: str) -> EvaluationRow:
+        ...
+    def to_csv(self) -> str:
+        ...
+    def to_dict(self) -> typing.Any:
+        ...
+    def to_json(self) -> str:
+        ...
+    def to_markdown(self) -> str:
+        ...
+    @property
+    def cultures(self) -> list[str]:
+        ...
+    @property
+    def evaluated_questions(self) -> int:
+        ...
+    @property
+    def files(self) -> list[EvaluationRun]:
+        ...
+    @property
+    def human_similarity(self) -> dict:
+        ...
+    @property
+    def model(self) -> str:
+        ...
+    @property
+    def option_order(self) -> str:
+        ...
+    @property
+    def protocol(self) -> str:
+        ...
+    @property
+    def rows(self) -> list[EvaluationRow]:
+        ...
+    @property
+    def runs(self) -> int:
+        ...
+    @property
+    def skipped_ids(self) -> list[str]:
+        """
+        Survey questions not evaluated (not asked).
+        """
+    @property
+    def survey(self) -> str:
+        ...
+    @property
+    def topics(self) -> list[str]:
+        ...
+class EvaluationRow:
+    """
+    One method's row: its cells, their average, its culture similarity.
+    """
+    def cell(self, culture: str) -> EvaluationCell:
+        ...
+    @property
+    def average(self) -> float:
+        ...
+    @property
+    def average_spread(self) -> float:
+        """
+        A method's first row: max - min of its average over the option orders asked.
+        """
+    @property
+    def cells(self) -> list[EvaluationCell]:
+        ...
+    @property
+    def method(self) -> str:
+        ...
+    @property
+    def moved_answers(self) -> int:
+        ...
+    @property
+    def same_option_share(self) -> float:
+        """
+        Permuted-order rows: share of moved answers that kept their option (content followed).
+        """
+    @property
+    def same_position_share(self) -> float:
+        """
+        Permuted-order rows: share of moved answers that kept their position.
+        """
+    @property
+    def similarity(self) -> dict:
+        """
+        The model's culture x culture matrix {'cultures', 'values'} (empty for culture_unaware).
+        """
+    @property
+    def similarity_rank_correlation(self) -> float:
+        """
+        Spearman correlation of the model's culture matrix with the human one (NaN if none).
+        """
+class EvaluationRun:
+    """
+    One result file of an evaluation.
+    """
+    @property
+    def culture(self) -> str:
+        ...
+    @property
+    def method(self) -> str:
+        ...
+    @property
+    def path(self) -> str:
+        ...
+    @property
+    def questions(self) -> int:
+        ...
+    @property
+    def resumed(self) -> bool:
+        ...
+    @property
+    def run(self) -> int:
+        ...
 class FilterStep:
     """
     What one filter step did.
@@ -622,6 +913,16 @@ class GenerateOptions:
     def to_dict(self) -> dict:
         """
         The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def adapters(self) -> list[str]:
+        """
+        Per prompt, the LoRA adapter that generates it ("" = none).
+        """
+    @property
+    def constrained(self) -> bool:
+        """
+        Whether a JsonConstraint restricts sampling.
         """
     @property
     def logprobs(self) -> bool:
@@ -848,7 +1149,7 @@ class Generator:
         """
         The token ids the model sees for a raw prompt (str) or a conversation.
         """
-    def generate(self, prompts: typing.Any, *, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0, repetition_penalty: float = 1.0, stop_ids: list[int] | None = None, stop_strings: list[str] = [], seed: int = 0, logprobs: bool = False, progress: typing.Any = None, on_token: typing.Any = None, prefix: Prefix = None) -> list[GenerateResult]:
+    def generate(self, prompts: typing.Any, *, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0, repetition_penalty: float = 1.0, stop_ids: list[int] | None = None, stop_strings: list[str] = [], seed: int = 0, logprobs: bool = False, progress: typing.Any = None, on_token: typing.Any = None, prefix: Prefix = None, constraint: culturespa::JsonConstraint = None, adapters: list[str] = []) -> list[GenerateResult]:
         """
         Generates for every prompt; results (``GenerateResult``) in the prompts' order.
         
@@ -866,6 +1167,12 @@ class Generator:
             progress: None, True (a bar) or a callable returning False to cancel.
             on_token: ``on_token(prompt_index, token_id, text)`` streams every new token.
             prefix: a ``Prefix`` whose cache the prompts start from.
+            constraint: a ``JsonConstraint``: every new token keeps the text a prefix
+                of a document of its schema; a sequence ends (``stop_reason``
+                "complete") when its document is complete.
+            adapters: empty, or per prompt the name of the model's LoRA adapter that
+                generates it ("" = the base model); prompts of different adapters
+                share batches (a ``prefix`` is then not used).
         
         Raises:
             ValueError: mixed prompt kinds or options out of range.
@@ -884,7 +1191,7 @@ class Generator:
         """
         log P(continuation | prompt) and the token count of each continuation (``ContinuationScore``).
         """
-    def score_options(self, prompts: typing.Any, labels: typing.Any, *, progress: typing.Any = None, prefix: Prefix = None) -> OptionScores:
+    def score_options(self, prompts: typing.Any, labels: typing.Any, *, progress: typing.Any = None, prefix: Prefix = None, adapters: list[str] = []) -> OptionScores:
         """
         Probability of each answer label at the first answer position (``OptionScores``).
         
@@ -892,6 +1199,8 @@ class Generator:
             prompts: raw texts or conversations.
             labels: one list for all prompts (e.g. ``["1", "2", "3", "4"]``) or one
                 list per prompt.
+            adapters: empty, or per prompt the model's LoRA adapter that scores it
+                ("" = none); prompts of different adapters share batches.
         
         Returns:
             ``.probs`` (numpy [n, k], normalised; NaN-padded when prompts have
@@ -1007,6 +1316,81 @@ class IncrementalDecoder:
     @property
     def ids(self) -> list[int]:
         ...
+class JsonConstraint:
+    """
+    
+    Constrained decoding to a JSON schema (a subset: objects with properties in
+    order, arrays with minItems/maxItems, strings with minLength/maxLength,
+    integers, booleans, string enums), over a tokenizer's vocabulary.
+    
+    Pass it as ``Generator.generate(..., constraint=c)``: every new token then
+    keeps the text a prefix of a document of the schema, written in
+    ``json.dumps`` layout, and a sequence ends when its document is complete
+    (``stop_reason == "complete"``). Token masks are computed per automaton
+    state from a trie of the vocabulary and cached.
+    
+    Args:
+        schema: JSON Schema text.
+        tokenizer: the Tokenizer of the model that will generate.
+        end_ids: tokens allowed once a document is complete (default: the
+            tokenizer's stop ids).
+    
+    Raises:
+        ConfigError: a schema outside the subset, or one that no token sequence of
+            this vocabulary can complete (the message says why).
+    
+    Example:
+        >>> c = JsonConstraint(JsonConstraint.question_schema(), tokenizer)
+        >>> generator.generate(prompts, constraint=c, temperature=0.6)
+    """
+    @staticmethod
+    def question_schema(*, min_options: int = 2, max_options: int = 11) -> str:
+        """
+        The schema of one generated survey question: {"Question": str, "Options": [str, ...]}.
+        """
+    def __init__(self, schema: str, tokenizer: Tokenizer, *, end_ids: list[int] = []) -> None:
+        ...
+    def advance(self, state: JsonConstraintState, token: int) -> bool:
+        """
+        Advances `state` by one token; False (state unchanged) when the token is not allowed.
+        """
+    def advance_bytes(self, state: JsonConstraintState, data: bytes) -> bool:
+        """
+        Advances `state` by raw bytes; False when they leave the schema.
+        """
+    def allowed(self, state: JsonConstraintState) -> numpy.ndarray:
+        """
+        A bool array over the vocabulary: the tokens that may come next.
+        """
+    def start(self) -> JsonConstraintState:
+        """
+        The state before any token.
+        """
+    @property
+    def cached_states(self) -> int:
+        """
+        Distinct states whose token mask has been computed.
+        """
+    @property
+    def vocab_size(self) -> int:
+        ...
+class JsonConstraintState:
+    """
+    
+    The automaton state of one constrained sequence (copy with copy.copy).
+    """
+    __hash__: typing.ClassVar[None] = None
+    def __copy__(self) -> JsonConstraintState:
+        ...
+    def __eq__(self, arg0: JsonConstraintState) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    @property
+    def complete(self) -> bool:
+        """
+        Whether the document is complete.
+        """
 class KVCache:
     """
     
@@ -1102,6 +1486,97 @@ class LogLevel:
     @property
     def value(self) -> int:
         ...
+class LoraAdapter:
+    """
+    A LoRA adapter's settings and tensors (read-only).
+    """
+    def __len__(self) -> int:
+        ...
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """
+        The tensors by their PEFT names (copies).
+        """
+    @property
+    def config(self) -> LoraConfig:
+        ...
+    @property
+    def parameter_count(self) -> int:
+        ...
+    @property
+    def path(self) -> str:
+        ...
+class LoraConfig:
+    """
+    A LoRA adapter's settings, as PEFT's adapter_config.json holds them.
+    
+    r: rank; lora_alpha: scale numerator (scale = alpha / r, or alpha / sqrt(r)
+    with use_rslora); target_modules: among q_proj, k_proj, v_proj, o_proj,
+    gate_proj, up_proj, down_proj; rank_pattern / alpha_pattern: per-module
+    overrides keyed by a module-name suffix.
+    """
+    def __init__(self, *, r: int = 8, lora_alpha: float = 16.0, lora_dropout: float = 0.0, use_rslora: bool = False, target_modules: list[str] = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], rank_pattern: dict[str, int] = {}, alpha_pattern: dict[str, float] = {}) -> None:
+        ...
+    def to_json(self) -> str:
+        """
+        The adapter_config.json PEFT 0.13 writes for these settings.
+        """
+    @property
+    def alpha_pattern(self) -> dict[str, float]:
+        ...
+    @property
+    def lora_alpha(self) -> float:
+        ...
+    @property
+    def lora_dropout(self) -> float:
+        ...
+    @property
+    def r(self) -> int:
+        ...
+    @property
+    def rank_pattern(self) -> dict[str, int]:
+        ...
+    @property
+    def target_modules(self) -> list[str]:
+        ...
+    @property
+    def use_rslora(self) -> bool:
+        ...
+class LoraTrainer:
+    """
+    LoRA supervised fine-tuning over the C++ model (docs/tuning.md).
+    
+    Trains only the adapter with AdamW, linear warmup then cosine/linear/constant
+    decay, gradient accumulation to ``effective_batch`` sequences per step and
+    gradient clipping; the loss covers response tokens only, the prompt rendered
+    with the chat template as at inference. ``output_dir`` receives the PEFT
+    adapter folder and training_log.json; with ``save_steps`` it also keeps a
+    resumable checkpoint. Defaults are the reference's culture-joint settings.
+    """
+    def __init__(self, model: Model, tokenizer: Tokenizer, *, r: int = 8, lora_alpha: float = 16.0, lora_dropout: float = 0.0, use_rslora: bool = False, target_modules: list[str] = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], learning_rate: float = 0.0001, epochs: float = 1.0, max_steps: int = 0, scheduler: str = 'cosine', warmup_ratio: float = 0.1, batch_size: int = 8, effective_batch: int = 128, max_grad_norm: float = 1.0, weight_decay: float = 0.0, cutoff: int = 4096, gradient_checkpointing: bool = False, shuffle: bool = True, seed: int = 42, save_steps: int = 0, output_dir: str = '', chat_format: str = '', logging_steps: int = 1) -> None:
+        ...
+    def adapter_set(self, adapter: LoraAdapter) -> None:
+        """
+        Starts from ``adapter`` instead of a fresh initialisation.
+        """
+    def plan(self, examples: list[TrainExample]) -> list[list[list[int]]]:
+        """
+        Per optimiser step, its micro-batches of indices into ``examples``.
+        """
+    def tokenize(self, conversations: typing.Any) -> list[TrainExample]:
+        """
+        The training sequences of conversations (each ending with the answer).
+        """
+    def train(self, conversations: typing.Any, *, callback: typing.Any = None) -> TrainResult:
+        """
+        Trains on conversations (lists of {"role", "content"} ending with the
+        assistant answer). ``callback(TrainProgress)`` runs after each step; returning
+        False stops after saving a checkpoint (Ctrl-C too, raising KeyboardInterrupt).
+        """
+    @property
+    def adapter(self) -> LoraAdapter:
+        """
+        The adapter as trained so far (a copy).
+        """
 class Model:
     """
     
@@ -1109,7 +1584,7 @@ class Model:
     
     A folder holds config.json, model.safetensors (or shards with
     model.safetensors.index.json) and optionally generation_config.json; a llama
-    GGUF file's weights are dequantised on load. Batches are right-padded: row
+    GGUF file's weights are dequantised on load (or kept quantised, see ``weights``). Batches are right-padded: row
     ``b`` holds ``lengths[b]`` new tokens, then padding. See docs/model-backend.md.
     
     Args:
@@ -1125,6 +1600,12 @@ class Model:
             16 rows: "auto" (oneDNN when OpenBLAS runs kernels older than the CPU
             supports, see ``runtime_info()["blas_core_outdated"]``; else BLAS),
             "blas" or "onednn".
+        mmap: map the weight files (the default); False reads them into memory
+            instead, so that a file truncated while in use gives an error rather
+            than SIGBUS (docs/reliability.md).
+        weights: on the CPU, how the matrices are stored: "float32", "bfloat16",
+            "q8_0", or "file" for the checkpoint's own type (a GGUF's Q8_0 stays
+            quantised); "" follows ``dtype``. See docs/model-backend.md.
         progress: None, True (a progress bar) or a callable taking a
             ``Progress`` and returning False to cancel.
     
@@ -1136,19 +1617,42 @@ class Model:
         >>> model = culturespa.Model("SmolLM2-135M-Instruct")
         >>> logits = model.forward([[1, 2, 3], [4, 5]])  # [2, vocab]
     """
-    def __call__(self, input_ids: typing.Any, *, lengths: typing.Any = None, cache: KVCache = None, logits_at: typing.Any = None, pad_id: int = 0) -> torch.Tensor:
+    def __call__(self, input_ids: typing.Any, *, lengths: typing.Any = None, cache: KVCache = None, logits_at: typing.Any = None, pad_id: int = 0, adapters: list[str] = []) -> torch.Tensor:
         """
         Same as forward().
         """
-    def __init__(self, path: os.PathLike, *, device: str = 'cpu', dtype: str | None = '', threads: int | None = 0, cpu_kernels: bool = True, cpu_matmul: str = 'auto', progress: typing.Any = None) -> None:
+    def __init__(self, path: os.PathLike, *, device: str = 'cpu', dtype: str | None = '', threads: int | None = 0, cpu_kernels: bool = True, cpu_matmul: str = 'auto', mmap: bool = True, weights: str = '', progress: typing.Any = None) -> None:
         ...
     def __repr__(self) -> str:
         ...
+    def adapter_add(self, name: str, adapter: culturespa::LoraAdapter) -> None:
+        """
+        Adds an adapter held in memory (e.g. LoraTrainer.adapter) as ``name``.
+        """
+    def adapter_load(self, name: str, path: str) -> None:
+        """
+        Loads the PEFT LoRA folder ``path`` (adapter_config.json +
+        adapter_model.safetensors) as adapter ``name``. ValueError naming the tensor for
+        a module the model lacks, a rank that differs between config and tensors, or an
+        adapter made for another base model (hidden size, layer count).
+        """
+    def adapter_merge(self, name: str) -> None:
+        """
+        Folds adapter ``name`` into the weights (replacing any merged one); forward then needs no adapters.
+        """
+    def adapter_unload(self, name: str) -> None:
+        """
+        Unloads adapter ``name``.
+        """
+    def adapter_unmerge(self) -> None:
+        """
+        Restores the original weights, bit for bit (they are kept while an adapter is merged).
+        """
     def cache_create(self, batch: int, capacity: int) -> KVCache:
         """
         A KVCache for ``batch`` sequences of up to ``capacity`` tokens each.
         """
-    def forward(self, input_ids: typing.Any, *, lengths: typing.Any = None, cache: KVCache = None, logits_at: typing.Any = None, pad_id: int = 0) -> torch.Tensor:
+    def forward(self, input_ids: typing.Any, *, lengths: typing.Any = None, cache: KVCache = None, logits_at: typing.Any = None, pad_id: int = 0, adapters: list[str] = []) -> torch.Tensor:
         """
         Logits (float32, on the model's device) of the new tokens.
         
@@ -1160,9 +1664,22 @@ class Model:
             cache: a KVCache appended to; None runs each sequence from position 0.
             logits_at: [batch, P] positions among each row's new tokens, giving
                 [batch, P, vocab]; None gives each row's last token, [batch, vocab].
+            adapters: empty, or per row the name of a loaded LoRA adapter ("" =
+                none), so one batch mixes adapters (docs/tuning.md).
         
         Raises:
-            ValueError: shapes or lengths that do not fit the batch or the cache.
+            ValueError: shapes or lengths that do not fit the batch or the cache,
+                or an adapter that is not loaded.
+        """
+    @property
+    def adapter_merged(self) -> str:
+        """
+        The merged adapter's name, '' when none.
+        """
+    @property
+    def adapter_names(self) -> list[str]:
+        """
+        Names of the loaded adapters, sorted.
         """
     @property
     def architecture(self) -> str:
@@ -1208,6 +1725,11 @@ class Model:
     def weight_bytes(self) -> int:
         """
         Bytes of the weights as loaded.
+        """
+    @property
+    def weight_type(self) -> str:
+        """
+        How the matrices are stored: "float32", "bfloat16", "q8_0", ... ("+"-joined when they differ).
         """
 class OptionScores:
     """
@@ -1400,7 +1922,8 @@ class QuestionAnswerer:
     Answers questions culture-unaware and as each culture (docs/pipeline.md, "answer").
     
     One answer file per run in a folder; a run whose file exists is kept
-    (resume). ``mode="scored"``: option distributions from option scoring
+    (resume) when it records the same settings (a ValueError names the first
+    that differs; ``overwrite=True`` recomputes every run). ``mode="scored"``: option distributions from option scoring
     (culturespa's way; ``answer`` is the argmax label); ``mode="sampled"``:
     sampled replies (the reference's way), parsed later by the contrast rule.
     
@@ -1412,8 +1935,9 @@ class QuestionAnswerer:
         unaware: also the culture-unaware run (first).
         name: answer-file stem.
         templates: PromptTemplates (None = the reference's).
+        overwrite: start every run over instead of resuming.
     """
-    def __init__(self, generator: typing.Any = None, *, replies: typing.Any = None, scores: typing.Any = None, mode: str = 'scored', cultures: typing.Any = None, unaware: bool = True, temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 32, seed: int = 0, name: str = 'answers', templates: PromptTemplates | None = None) -> None:
+    def __init__(self, generator: typing.Any = None, *, replies: typing.Any = None, scores: typing.Any = None, mode: str = 'scored', cultures: typing.Any = None, unaware: bool = True, temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 32, seed: int = 0, name: str = 'answers', templates: PromptTemplates | None = None, overwrite: bool = False) -> None:
         ...
     def answer(self, questions: typing.Iterable, dir: os.PathLike, *, progress: typing.Any = None) -> AnswerResult:
         """
@@ -1594,8 +2118,11 @@ class QuestionGenerator:
             fences, prose around the JSON, single quotes); both are counted.
         temperature, top_p, max_new_tokens: sampling, as the reference.
         templates: PromptTemplates (None = the reference's).
+        constraint: a ``JsonConstraint`` (e.g. ``JsonConstraint(JsonConstraint.question_schema(),
+            tokenizer)``) under which replies are sampled, so that small models
+            write parseable questions; None samples freely, as the reference.
     """
-    def __init__(self, generator: typing.Any = None, *, replies: typing.Any = None, questions_per_topic: int = 1000, round_size: int = 16, max_attempts_per_topic: int = 0, seed: int = 0, tolerant_json: bool = False, temperature: float = 0.9, top_p: float = 0.95, max_new_tokens: int = 256, examples: int = 5, seed_examples: int = 3, templates: PromptTemplates | None = None) -> None:
+    def __init__(self, generator: typing.Any = None, *, replies: typing.Any = None, questions_per_topic: int = 1000, round_size: int = 16, max_attempts_per_topic: int = 0, seed: int = 0, tolerant_json: bool = False, temperature: float = 0.9, top_p: float = 0.95, max_new_tokens: int = 256, examples: int = 5, seed_examples: int = 3, templates: PromptTemplates | None = None, constraint: JsonConstraint = None) -> None:
         ...
     def attempt_prompt(self, topic: str, seeds: typing.Iterable, accepted: typing.Iterable, attempt: int) -> str:
         """
@@ -1631,6 +2158,11 @@ class QuestionGeneratorOptions:
     def to_dict(self) -> dict:
         """
         The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def constrained(self) -> bool:
+        """
+        Whether replies are sampled under a JsonConstraint.
         """
     @property
     def examples(self) -> int:
@@ -1930,6 +2462,95 @@ class SurveyConventions:
         ...
     def __init__(self, *, name: str = '', zero_based: list[str] = [], excluded: list[str] = [], topics: list[SurveyTopic] = [], cultures: list[Culture] | None = None, ignored_cultures: list[str] = []) -> None:
         ...
+class SurveyDataFile:
+    """
+    One pinned file of a survey data release.
+    """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        ...
+    @property
+    def name(self) -> str:
+        """
+        File name in the release folder.
+        """
+    @property
+    def sha256(self) -> str:
+        """
+        Its SHA-256, 64 lowercase hex digits.
+        """
+class SurveyDataRelease:
+    """
+    A pinned data release: the files of one folder of a GitHub
+    repository at one commit (docs/evaluation.md, "Survey data").
+    """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        ...
+    def url(self, file: SurveyDataFile) -> str:
+        """
+        The raw.githubusercontent.com URL of a file.
+        """
+    @property
+    def commit(self) -> str:
+        ...
+    @property
+    def files(self) -> list[SurveyDataFile]:
+        ...
+    @property
+    def folder(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def repository(self) -> str:
+        ...
+class SurveyEvaluator:
+    """
+    Evaluates a live model on a survey with the
+    paper's prompting methods (docs/evaluation.md).
+    
+    ``SurveyEvaluator(generator, survey, *, protocol="scored", cultures=None, ...)``:
+    ``generator`` is a culturespa Generator (whatever model, adapters included,
+    it runs); tests may give ``replies=``/``scores=`` callables instead.
+    ``survey``: a Survey or the path of one. ``evaluate(methods, dir)`` asks and
+    writes one result file per (method, culture, run) in the reference's format,
+    resumable, and returns the EvaluationReport; ``score(methods, dir)`` scores a
+    finished folder without asking.
+    """
+    def __init__(self, generator: typing.Any = None, survey: typing.Any = None, *, replies: typing.Any = None, scores: typing.Any = None, protocol: str = 'scored', cultures: list[str] | None = None, runs: int = 1, temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 256, seed: int = 42, option_order: str = 'original', shuffles: int = 1, shuffle_seed: int = 0, examples: int = 5, model: str = '', prefix: str = 'wvs_result', bootstrap_samples: int = 1000, bootstrap_seed: int = 0, confidence: float = 0.95) -> None:
+        ...
+    def evaluate(self, methods: typing.Any, dir: typing.Any, progress: typing.Any = None) -> EvaluationReport:
+        """
+        Asks every method into `dir` (resuming finished files) and returns the report.
+        `methods`: names or labels (\\"P0\\", \\"culture_aware\\"), prompt-template file
+        paths (user methods) or EvaluationMethod objects. `progress`: True for a bar,
+        or a callable taking a Progress and returning False to cancel. Ctrl-C keeps
+        finished files.
+        """
+    def prompts(self, method: typing.Any, culture: str = '', shuffle: int = 0) -> list[SurveyPrompt]:
+        """
+        The prompts evaluate() asks for one method and culture (SurveyPrompt list, survey order).
+        """
+    def score(self, methods: typing.Any, dir: typing.Any) -> EvaluationReport:
+        """
+        Scores the finished files of `methods` in `dir` (no model calls).
+        """
+    @property
+    def cultures(self) -> list[str]:
+        ...
+    @property
+    def model(self) -> str:
+        ...
+    @property
+    def protocol(self) -> str:
+        ...
+    @property
+    def survey(self) -> Survey:
+        ...
 class SurveyPrompt:
     """
     One question asked one way: messages (system, user) and answer labels.
@@ -2078,6 +2699,101 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         ...
+class TrainExample:
+    """
+    A tokenized training sequence: prompt then response.
+    """
+    @property
+    def input_ids(self) -> list[int]:
+        ...
+    @property
+    def prompt_tokens(self) -> int:
+        ...
+    @property
+    def source(self) -> int:
+        ...
+    @property
+    def truncated(self) -> bool:
+        ...
+class TrainProgress:
+    """
+    Where a training run stands (given to the callback).
+    """
+    @property
+    def eta_seconds(self) -> float:
+        ...
+    @property
+    def learning_rate(self) -> float:
+        ...
+    @property
+    def loss(self) -> float:
+        ...
+    @property
+    def step(self) -> int:
+        ...
+    @property
+    def tokens_per_second(self) -> float:
+        ...
+    @property
+    def total_steps(self) -> int:
+        ...
+class TrainResult:
+    """
+    What a training run did.
+    """
+    def to_dict(self) -> dict:
+        ...
+    @property
+    def adapter_path(self) -> str:
+        ...
+    @property
+    def examples(self) -> int:
+        ...
+    @property
+    def resumed_from(self) -> int:
+        ...
+    @property
+    def seconds(self) -> float:
+        ...
+    @property
+    def skipped_empty(self) -> int:
+        ...
+    @property
+    def steps(self) -> list[TrainStepLog]:
+        ...
+    @property
+    def tokens_per_second(self) -> float:
+        ...
+    @property
+    def truncated(self) -> int:
+        ...
+    @property
+    def used(self) -> int:
+        ...
+class TrainStepLog:
+    """
+    One optimiser step of a LoRA training run.
+    """
+    def to_dict(self) -> dict:
+        ...
+    @property
+    def grad_norm(self) -> float:
+        ...
+    @property
+    def learning_rate(self) -> float:
+        ...
+    @property
+    def loss(self) -> float:
+        ...
+    @property
+    def seconds(self) -> float:
+        ...
+    @property
+    def step(self) -> int:
+        ...
+    @property
+    def tokens(self) -> int:
+        ...
 def _count_with_progress(units: int, sleep_ms: float = 0.0, progress: typing.Any = None) -> int:
     ...
 def _raise_error(arg0: str, arg1: str) -> None:
@@ -2109,6 +2825,10 @@ def answer_parse_reference(reply: str) -> int | None:
 def build_info() -> dict:
     """
     How this copy of culturespa was built, as a dict.
+    """
+def cache_dir() -> str:
+    """
+    The cache root: $CULTURESPA_CACHE, else $XDG_CACHE_HOME/culturespa, else ~/.cache/culturespa.
     """
 def chat_format_detect(template_source: str) -> str:
     ...
@@ -2176,6 +2896,16 @@ def dataset_records(pairs: typing.Any, *, prompt_builder: typing.Any = None, for
     """
     The training records (DatasetRecord) dataset_export would write, without writing them.
     """
+def evaluation_compare(dirs: list[str], survey: typing.Any, *, bootstrap_samples: int = 1000, seed: int = 0) -> ComparisonReport:
+    """
+    Several result folders of the same model in one table with paired differences
+    to the first row. ValueError naming both models when the folders hold
+    evaluations of different models.
+    """
+def evaluation_result_path(dir: str, method: str, culture: str = '', run: int = 0, prefix: str = 'wvs_result') -> str:
+    """
+    <dir>/<prefix>_<method>[_<CULTURE>]_<run>.json
+    """
 def expected_option_id(p: list[float], first_option_id: int = 1) -> float:
     ...
 def file_write_atomic(path: os.PathLike, contents: str) -> None:
@@ -2227,6 +2957,27 @@ def log_set_level(level: LogLevel) -> None:
 def log_set_sink(sink: typing.Any) -> None:
     """
     Routes the library's messages to sink(level, message); None restores stderr.
+    """
+def lora_adapter_init(model: Model, config: LoraConfig = <culturespa._core.LoraConfig object at 0x7fc99948b0b0>, *, seed: int = 0, b_std: float = 0.0) -> LoraAdapter:
+    """
+    A new adapter initialised as PEFT does (A uniform in +-1/sqrt(in), B = 0);
+    ``b_std`` > 0 draws B from N(0, b_std^2) instead.
+    """
+def lora_adapter_read(path: str, model: Model) -> LoraAdapter:
+    """
+    Reads a PEFT LoRA folder, checked against `model`'s shapes.
+    """
+def lora_adapter_write(path: str, adapter: LoraAdapter) -> None:
+    """
+    Writes a PEFT LoRA folder atomically.
+    """
+def lora_trainer_preset(name: str) -> dict:
+    """
+    A preset's settings as LoraTrainer keyword arguments: LoraTrainer(model, tokenizer, **lora_trainer_preset(name)).
+    """
+def lora_trainer_presets() -> list[str]:
+    """
+    Names of the built-in training presets.
     """
 def pipeline_seed(seed: int, key: str, index: int) -> int:
     """
@@ -2302,6 +3053,35 @@ def similarity_rank_correlation(a: typing.Any, b: typing.Any) -> float:
     """
 def spearman_correlation(x: list[float], y: list[float]) -> float:
     ...
+def survey_data_import(name: str, from_dir: str, dest: str = '') -> str:
+    """
+    Copies the release's files from `from_dir` into `dest` (default: the cache)
+    after checking each file's SHA-256; atomic (a failed import keeps the previous
+    copy). FileNotFoundError for a missing file, ValueError naming the file and
+    both digests for a mismatch. Returns the destination.
+    """
+def survey_data_names() -> list[str]:
+    """
+    The survey data releases culturespa knows ("wvs7").
+    """
+def survey_data_path(name: str = 'wvs7') -> str:
+    """
+    Where the fetched copy of a release lives: <cache>/data/<name> (fetched or not).
+    """
+def survey_data_release(name: str = 'wvs7') -> SurveyDataRelease:
+    """
+    A pinned release by name; ValueError listing the known names otherwise.
+    """
+def survey_data_verify(name: str = 'wvs7', dir: str = '') -> str | None:
+    """
+    None when every file of `dir` (default: the cached copy) matches its pinned
+    SHA-256; otherwise why not (a missing file, or one with another digest).
+    """
+def survey_load_cached(name: str = 'wvs7') -> Survey:
+    """
+    The cached release as a Survey, checked against its pins. FileNotFoundError
+    saying how to fetch it when missing; ValueError naming a damaged file.
+    """
 def template_format(pattern: str, args: list[str], *, where: str = 'template') -> str:
     ...
 def testing_checkpoint_write(dir: str, options: TestCheckpointOptions) -> int:
@@ -2313,6 +3093,10 @@ def testing_tokenizer_write(dir: os.PathLike) -> None:
 def topics_wvs7() -> list[str]:
     """
     The 13 WVS topics in the reference's order.
+    """
+def tune_data_read(path: str) -> list:
+    """
+    Conversations (lists of {"role", "content"}) from an exported Alpaca JSON list or messages JSONL file.
     """
 def wasserstein_similarity(p: list[float], q: list[float]) -> float:
     ...
