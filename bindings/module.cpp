@@ -18,8 +18,8 @@ PYBIND11_MODULE(_core, m) {
   register_sentencepiece(m);
   register_chat_template(m);
   register_tokenizer(m);
-  register_generator(m);
   register_json_constraint(m);
+  register_generator(m);
   register_survey(m);
   register_answers(m);
   register_prompts(m);

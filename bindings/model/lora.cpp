@@ -73,6 +73,11 @@ overrides keyed by a module-name suffix.)pbdoc")
           "The tensors by their PEFT names (copies).")
       .def("__len__", [](const LoraAdapter& a) { return a.modules.size(); });
 
+  // Bound here, after LoraAdapter, so that its signature names the Python class.
+  py::reinterpret_borrow<py::class_<Model>>(m.attr("Model"))
+      .def("adapter_add", &Model::adapter_add, py::arg("name"), py::arg("adapter"),
+           "Adds an adapter held in memory (e.g. LoraTrainer.adapter) as ``name``.");
+
   m.def(
       "lora_adapter_read",
       [](const std::string& path, const Model& model) { return lora_adapter_read(path, model.config()); },
@@ -89,7 +94,7 @@ overrides keyed by a module-name suffix.)pbdoc")
       [](const Model& model, const LoraConfig& config, uint64_t seed, double b_std) {
         return lora_adapter_init(model.config(), config, seed, b_std);
       },
-      py::arg("model"), py::arg("config") = LoraConfig{}, py::kw_only(), py::arg("seed") = 0, py::arg("b_std") = 0.0,
+      py::arg("model"), py::arg_v("config", LoraConfig{}, "LoraConfig()"), py::kw_only(), py::arg("seed") = 0, py::arg("b_std") = 0.0,
       R"pbdoc(A new adapter initialised as PEFT does (A uniform in +-1/sqrt(in), B = 0);
 ``b_std`` > 0 draws B from N(0, b_std^2) instead.)pbdoc");
 }

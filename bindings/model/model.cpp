@@ -233,8 +233,6 @@ Raises:
 adapter_model.safetensors) as adapter ``name``. ValueError naming the tensor for
 a module the model lacks, a rank that differs between config and tensors, or an
 adapter made for another base model (hidden size, layer count).)pbdoc")
-      .def("adapter_add", &Model::adapter_add, py::arg("name"), py::arg("adapter"),
-           "Adds an adapter held in memory (e.g. LoraTrainer.adapter) as ``name``.")
       .def("adapter_unload", &Model::adapter_unload, py::arg("name"), "Unloads adapter ``name``.")
       .def_property_readonly("adapter_names", &Model::adapter_names, "Names of the loaded adapters, sorted.")
       .def(

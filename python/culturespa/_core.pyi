@@ -1149,7 +1149,7 @@ class Generator:
         """
         The token ids the model sees for a raw prompt (str) or a conversation.
         """
-    def generate(self, prompts: typing.Any, *, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0, repetition_penalty: float = 1.0, stop_ids: list[int] | None = None, stop_strings: list[str] = [], seed: int = 0, logprobs: bool = False, progress: typing.Any = None, on_token: typing.Any = None, prefix: Prefix = None, constraint: culturespa::JsonConstraint = None, adapters: list[str] = []) -> list[GenerateResult]:
+    def generate(self, prompts: typing.Any, *, max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0, min_p: float = 0.0, repetition_penalty: float = 1.0, stop_ids: list[int] | None = None, stop_strings: list[str] = [], seed: int = 0, logprobs: bool = False, progress: typing.Any = None, on_token: typing.Any = None, prefix: Prefix = None, constraint: JsonConstraint = None, adapters: list[str] = []) -> list[GenerateResult]:
         """
         Generates for every prompt; results (``GenerateResult``) in the prompts' order.
         
@@ -1625,7 +1625,7 @@ class Model:
         ...
     def __repr__(self) -> str:
         ...
-    def adapter_add(self, name: str, adapter: culturespa::LoraAdapter) -> None:
+    def adapter_add(self, name: str, adapter: LoraAdapter) -> None:
         """
         Adds an adapter held in memory (e.g. LoraTrainer.adapter) as ``name``.
         """
@@ -2958,7 +2958,7 @@ def log_set_sink(sink: typing.Any) -> None:
     """
     Routes the library's messages to sink(level, message); None restores stderr.
     """
-def lora_adapter_init(model: Model, config: LoraConfig = <culturespa._core.LoraConfig object at 0x7fc99948b0b0>, *, seed: int = 0, b_std: float = 0.0) -> LoraAdapter:
+def lora_adapter_init(model: Model, config: LoraConfig = ..., *, seed: int = 0, b_std: float = 0.0) -> LoraAdapter:
     """
     A new adapter initialised as PEFT does (A uniform in +-1/sqrt(in), B = 0);
     ``b_std`` > 0 draws B from N(0, b_std^2) instead.
