@@ -146,10 +146,8 @@ def run_cli(args: argparse.Namespace) -> int:
         evaluator = SurveyEvaluator(generator, survey, protocol=args.protocol, cultures=args.cultures or None,
                                     runs=args.runs, option_order=args.option_order, shuffles=args.shuffles,
                                     model=label, bootstrap_samples=args.bootstrap)
-        from ._progress import resolve_progress
-
         try:
-            report = evaluator.evaluate(methods, args.output, progress=resolve_progress(args.progress or None))
+            report = evaluator.evaluate(methods, args.output, progress=args.progress or None)
         except KeyboardInterrupt:
             print(f"interrupted: finished result files are kept in {args.output}; run the same command again "
                   "to resume", file=sys.stderr)

@@ -42,7 +42,7 @@ def alignment_by_culture(generator, survey, scorer, cultures: Sequence[str], ada
     distributions, SurveyScorer. All cultures are scored in one call."""
     prompts = []
     for culture in cultures:
-        built = _core.build_prompts(survey, method="culture_aware", culture=culture)
+        built = _core.prompt_build_all(survey, method="culture_aware", culture=culture)
         prompts.extend(built[:questions] if questions else built)
     scores = generator.score_options([p.messages for p in prompts], [list(p.labels) for p in prompts],
                                      adapters=[adapter] * len(prompts) if adapter else [])

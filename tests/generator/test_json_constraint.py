@@ -99,7 +99,8 @@ def test_generate_stage_with_constraint_writes_questions(parts, tmp_path):
     accepted = constrained.generate([("Trust", seeds)], tmp_path / "constrained.jsonl").questions
     assert len(accepted_free) == 0  # random weights write no JSON
     assert len(accepted) == 2
-    for question in accepted:
+    for generated in accepted:
+        question = generated.question
         assert question.text and 2 <= len(question.options) <= 4
 
 

@@ -171,7 +171,7 @@ def test_option_scoring_equals_transformers_on_20_wvs_questions(smollm2_dir, cs_
                                                                    hf_model, hf_tokenizer):
     survey, question_ids = _scoring_survey()
     generator = culturespa.Generator(cs_model, cs_tokenizer)
-    prompts = [culturespa.build_prompt(survey, qid, method="culture_aware", culture=code)
+    prompts = [culturespa.prompt_build(survey, qid, method="culture_aware", culture=code)
                for code in SCORING_CULTURES for qid in question_ids]
     conversations = [[dict(m) for m in p.messages] for p in prompts]
     scores = generator.score_options(conversations, [list(p.labels) for p in prompts])

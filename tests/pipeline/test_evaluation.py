@@ -140,7 +140,7 @@ def test_method_prompts_are_the_survey_layers(shared_dir, tmp_path):
     for name in culturespa.EvaluationMethod.names():
         method = culturespa.EvaluationMethod.paper(name)
         for culture in (["KEN", "NZL"] if method.per_culture else [""]):
-            built = culturespa.build_prompts(survey, method=name, culture=culture)
+            built = culturespa.prompt_build_all(survey, method=name, culture=culture)
             expected.extend([dict(m) for m in p.messages] for p in built)
             assert [p.messages for p in evaluator.prompts(name, culture)] == [p.messages for p in built]
     evaluator.evaluate(culturespa.EvaluationMethod.names(), tmp_path / "all")
