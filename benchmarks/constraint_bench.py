@@ -47,7 +47,7 @@ def main() -> int:
     import culturespa
     from culturespa import pipeline
 
-    culturespa.set_num_threads(args.threads)
+    culturespa.runtime_set_num_threads(args.threads)
     if args.model == "smollm2":
         from culturespa import models
         folder = str(models.smollm2_135m_instruct())
