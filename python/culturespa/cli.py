@@ -35,6 +35,9 @@ def _info(args: argparse.Namespace) -> int:
     import culturespa
 
     build = culturespa.build_info()
+    # The command line is an application: report the threads a model load sets
+    # (runtime_init), not LibTorch's default before it.
+    culturespa._core.runtime_init()
     runtime = culturespa.runtime_info()
     report = {"culturespa": culturespa.__version__, "build": build, "runtime": runtime}
     roundtrip = _sentencepiece_roundtrip(culturespa)
