@@ -6,6 +6,7 @@
 #include "common.h"
 #include "culturespa/core/error.h"
 #include "reply_source.h"
+#include "survey/answers.h"
 
 namespace culturespa::bindings {
 namespace {
@@ -21,13 +22,7 @@ py::object json_loads(const std::string& text) { return py::module_::import("jso
 Survey survey_argument(const py::object& survey) {
   if (survey.is_none())  // $CULTURESPA_SURVEY, else the fetched WVS-7 data
     return py::module_::import("culturespa.data").attr("survey_default")().cast<Survey>();
-  if (py::isinstance<py::str>(survey) || py::hasattr(survey, "__fspath__"))
-    return survey_load(py::str(py::module_::import("os").attr("fspath")(survey)));
-  try {
-    return survey.cast<Survey>();
-  } catch (const py::cast_error&) {
-    throw ValueError("survey must be a culturespa Survey or the path of a survey");
-  }
+  return survey_from_python(survey);
 }
 
 // A method from Python: an EvaluationMethod, a paper method's name or label,

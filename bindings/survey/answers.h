@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "culturespa/survey/answers.h"
+#include "culturespa/survey/survey.h"
 
 namespace culturespa::bindings {
 
@@ -18,5 +19,7 @@ namespace culturespa::bindings {
 std::vector<ModelAnswer> model_answers_from_py(const py::iterable& records, const std::string& source);
 // Dicts {"question_id", "reply"} plus "distribution" where the answer has one.
 py::list model_answers_to_py(const std::vector<ModelAnswer>& answers);
+// A Survey, or the path of one (str or os.PathLike) loaded; ValueError otherwise.
+Survey survey_from_python(const py::object& survey);
 
 }  // namespace culturespa::bindings

@@ -35,14 +35,6 @@ std::vector<ModelAnswer> run_from_python(const py::object& run, std::string& sou
   return model_answers_from_py(run, source);
 }
 
-Survey survey_from_python(const py::object& survey) {
-  if (is_path(survey)) return survey_load(path_string(survey));
-  try {
-    return survey.cast<Survey>();
-  } catch (const py::cast_error&) {
-    throw ValueError("survey must be a culturespa Survey or the path of a survey");
-  }
-}
 
 std::vector<AlignmentItem> alignment_items(const py::array_t<double>& model, const py::array_t<int>& gold,
                                            const py::array_t<int>& option_counts, const py::object& first_ids) {
@@ -150,6 +142,15 @@ py::dict paired_dict(const PairedDifference& p) {
 }
 
 }  // namespace
+
+Survey survey_from_python(const py::object& survey) {
+  if (is_path(survey)) return survey_load(path_string(survey));
+  try {
+    return survey.cast<Survey>();
+  } catch (const py::cast_error&) {
+    throw ValueError("survey must be a culturespa Survey or the path of a survey");
+  }
+}
 
 void register_scorer(py::module_& m) {
   // --- metrics on numbers ---
