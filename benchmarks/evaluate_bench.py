@@ -51,7 +51,7 @@ def main() -> None:
     from culturespa import data, models
 
     torch.set_num_threads(args.threads)
-    culturespa.set_num_threads(args.threads)
+    culturespa.runtime_set_num_threads(args.threads)
     model_dir = args.model or str(models.smollm2_135m_instruct())
     survey = data.survey_default(args.survey)
     ids = survey.evaluated_ids

@@ -52,7 +52,7 @@ def conversations(args):
 
 def train_culturespa(args) -> dict:
     from culturespa import _core
-    _core.set_num_threads(args.threads)
+    _core.runtime_set_num_threads(args.threads)
     model = _core.Model(args.checkpoint)
     tokenizer = _core.Tokenizer.from_folder(args.checkpoint)
     trainer = _core.LoraTrainer(model, tokenizer, batch_size=args.batch, effective_batch=args.batch,
@@ -124,7 +124,7 @@ def train_peft(args) -> dict:
 
 def scoring(args) -> dict:
     from culturespa import _core
-    _core.set_num_threads(args.threads)
+    _core.runtime_set_num_threads(args.threads)
     model = _core.Model(args.checkpoint)
     tokenizer = _core.Tokenizer.from_folder(args.checkpoint)
     work = Path(args.work)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                      cutoff=args.cutoff, r=args.rank, lora_alpha=args.alpha)
     preset.update({k: v for k, v in overrides.items() if v is not None})
     if args.threads:
-        _core.set_num_threads(args.threads)
+        _core.runtime_set_num_threads(args.threads)
     model = _core.Model(args.model)
     tokenizer = _core.Tokenizer.from_folder(args.tokenizer or args.model)
     results: List[str] = []
