@@ -119,7 +119,7 @@ class _Document:
         report says so in ``section`` and goes on."""
         try:
             return loader(str(path))
-        except (ValueError, OSError, RuntimeError, KeyError, TypeError) as error:
+        except (ValueError, OSError, RuntimeError, KeyError, TypeError, AttributeError) as error:
             text = str(error)
             self.problem(section, text if path.name in text else f"{path}: {text}")
             return None
@@ -221,8 +221,10 @@ def _json_load(path: str):
 class _Run:
     def __init__(self, run_dir: Path, survey, document: _Document):
         self.dir = run_dir
-        self.manifest = self.json_file(document, "run folder", "manifest.json") or {}
-        self.config = self.json_file(document, "run folder", "config.json") or {}
+        manifest = self.json_file(document, "run folder", "manifest.json")
+        config = self.json_file(document, "run folder", "config.json")
+        self.manifest = manifest if isinstance(manifest, dict) else {}
+        self.config = config if isinstance(config, dict) else {}
         self._survey_argument = survey
         self._survey = None
 
@@ -306,8 +308,14 @@ class _Run:
             "evaluate": bool(self.evaluation_folders()),
         }[stage]
 
+    def stage_entry(self, stage: str) -> dict:
+        """The manifest's record of ``stage`` ({} when none)."""
+        stages = self.manifest.get("stages")
+        entry = stages.get(stage) if isinstance(stages, dict) else None
+        return entry if isinstance(entry, dict) else {}
+
     def stage_status(self, stage: str) -> str:
-        return str(self.manifest.get("stages", {}).get(stage, {}).get("status", ""))
+        return str(self.stage_entry(stage).get("status", ""))
 
 
 def _section(document: _Document, name: str):
@@ -317,7 +325,7 @@ def _section(document: _Document, name: str):
         def run(*args):
             try:
                 build(*args)
-            except (ValueError, OSError, RuntimeError, KeyError, TypeError) as error:
+            except (ValueError, OSError, RuntimeError, KeyError, TypeError, AttributeError) as error:
                 document.problem(name, error)
         return run
     return wrap
@@ -327,7 +335,7 @@ def _section(document: _Document, name: str):
 
 def _overview(document: _Document, run: _Run, missing: Sequence[str]) -> None:
     manifest = run.manifest
-    model = manifest.get("model", {})
+    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
     facts = [f"Run folder: `{run.dir}`"]
     if model:
         facts.append(f"model: `{model.get('name') or model.get('path', '')}`")
@@ -344,18 +352,15 @@ def _overview(document: _Document, run: _Run, missing: Sequence[str]) -> None:
     running = [s for s in STAGES if s not in missing and run.stage_status(s) == "running"]
     if running:
         document.text("**Still running:** " + ", ".join(running) + " (its numbers below are partial).")
-    stages = manifest.get("stages", {})
-    if stages:
-        rows = []
-        for stage in list(STAGES) + ["report"]:
-            entry = stages.get(stage)
-            if entry:
-                seconds = entry.get("seconds")
-                rows.append([stage, entry.get("status", ""),
-                             f"{seconds:.1f}" if isinstance(seconds, (int, float)) else "",
-                             entry.get("finished", "")])
-        if rows:
-            document.table(["stage", "status", "seconds", "finished"], rows)
+    rows = []
+    for stage in list(STAGES) + ["report"]:
+        entry = run.stage_entry(stage)
+        if entry:
+            seconds = entry.get("seconds")
+            rows.append([stage, entry.get("status", ""), f"{seconds:.1f}" if isinstance(seconds, (int, float)) else "",
+                         entry.get("finished", "")])
+    if rows:
+        document.table(["stage", "status", "seconds", "finished"], rows)
 
 
 def _funnel(document: _Document, run: _Run) -> None:
@@ -671,10 +676,14 @@ def _cultural_map(document: _Document, survey, columns: List[_Column]) -> None:
                   "indicators standardised over the cultures' human values (docs/evaluation.md). Short arrows "
                   "mean the model places the culture where its people are; arrows that all point to one spot "
                   "mean the model answers alike for every culture.")
+    points = [cultural_map.from_folder(survey, c.folder, [cell.culture for cell in c.row.cells], method=c.method)
+              for c in aware]
+    if all(math.isnan(v) for human, _ in points for point in human.values() for v in point):
+        document.text("Not drawn: the survey has none of the map's indicator questions "
+                      f"({', '.join(cultural_map.QUESTION_IDS)}) with human answers.")
+        return
     figure, axes = _new_figure(6.2 * len(aware), 5.4, ncols=len(aware))
-    for column, ax in zip(aware, axes):
-        cultures = [cell.culture for cell in column.row.cells]
-        human, model = cultural_map.from_folder(survey, column.folder, cultures, method=column.method)
+    for column, (human, model), ax in zip(aware, points, axes):
         cultural_map.plot(human, model, title=f"people vs {column.label}", axes=ax)
     figure.tight_layout()
     document.figure("cultural_map.png", figure, "Inglehart-Welzel map: people vs " +
@@ -705,19 +714,21 @@ def _similarity(document: _Document, columns: List[_Column], reports) -> None:
     document.figure("similarity.png", figure, "Culture x culture similarity: people and each model")
 
 
-def _evaluation_sections(document: _Document, run: _Run, bootstrap_samples: Optional[int]) -> None:
+def _evaluation_sections(document: _Document, run: _Run, bootstrap_samples: Optional[int]) -> List[_Column]:
+    """The results, map and similarity sections; returns the table's columns."""
     document.heading(2, "Results")
     try:
         survey = run.survey()
     except (ValueError, OSError, RuntimeError) as error:
         document.problem("the survey to score against", error)
-        return
+        return []
     columns, reports = _evaluations(run, survey, bootstrap_samples, document)
     if not columns:
-        return
+        return []
     _section(document, "results")(_results)(document, run, survey, columns, reports)
     _section(document, "cultural map")(_cultural_map)(document, survey, columns)
     _section(document, "similarity")(_similarity)(document, columns, reports)
+    return columns
 
 
 # ---- writing -------------------------------------------------------------------------------------
@@ -739,17 +750,22 @@ def write_report(run_dir: PathLike, *, survey=None, bootstrap_samples: Optional[
         raise FileNotFoundError(f"report: {folder} is not a run folder (the --output of `culturespa run`)")
     document = _Document()
     run = _Run(folder, survey, document)
-    name = (run.manifest.get("model") or {}).get("name") or ""
+    model = run.manifest.get("model")
+    name = model.get("name", "") if isinstance(model, dict) else ""
     title = title or ("CultureSPA run report" + (f": {name}" if name else ""))
     document.blocks.insert(0, _Heading(1, title))  # above what reading the manifest had to say
     missing = tuple(s for s in STAGES if not run.has_outputs(s))
     _section(document, "overview")(_overview)(document, run, missing)
+    headline_at = len(document.blocks)
     if any(run.has_outputs(s) for s in ("generate", "filter", "answer", "contrast", "export")):
         _section(document, "funnel")(_funnel)(document, run)
     if run.has_outputs("tune"):
         _section(document, "training")(_training)(document, run)
     if run.has_outputs("evaluate"):
-        _evaluation_sections(document, run, bootstrap_samples)
+        columns = _evaluation_sections(document, run, bootstrap_samples)
+        if columns:  # the averages first: what most readers come for
+            document.blocks.insert(headline_at, _Text("**Average alignment** (x100, higher is better): " + ", ".join(
+                f"{c.label} {_cell(c.row.average)}" for c in columns) + ". Per culture, with intervals: Results."))
 
     figures_dir = folder / FIGURES
     written = []

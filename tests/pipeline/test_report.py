@@ -181,6 +181,8 @@ def test_results_table_is_the_evaluators(run_dir, written):
             assert cell.ci_low <= cell.alignment <= cell.ci_high
         assert row[5] == f"{expected['base P1'].cell(row[0]).random_baseline:.1f}"
     assert rows[-1][1:5] == [f"{expected[label].average:.1f}" for label in header[1:5]]
+    assert "**Average alignment** (x100, higher is better): " + ", ".join(
+        f"{label} {expected[label].average:.1f}" for label in header[1:5]) in markdown
     # The same numbers as `culturespa evaluate` printed for the base folder.
     printed = (run.parent / "base-table.json").read_text()
     for row in json.loads(printed)["rows"]:
@@ -281,11 +283,13 @@ def test_partial_run_reports_what_exists(run_dir, tmp_path):
         shutil.copytree(run / stage, partial / stage)
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["stages"] = {s: manifest["stages"][s] for s in ("generate", "filter", "answer")}
+    manifest["stages"]["answer"]["status"] = "running"
     (partial / "manifest.json").write_text(json.dumps(manifest))
     files = report.write_report(partial)
     assert files.missing == ("contrast", "export", "tune", "evaluate") and files.problems == ()
     markdown = files.markdown.read_text()
     assert "**Missing stages:** contrast, export, tune, evaluate." in markdown
+    assert "**Still running:** answer" in markdown
     assert "## Funnel" in markdown and "## Training" not in markdown and "## Results" not in markdown
     _, rows = _table(_tables(markdown), "| step | count")
     assert dict(rows)["generated questions"] == "12"
@@ -312,7 +316,9 @@ def test_unreadable_files_are_named_not_fatal(run_dir, tmp_path, capsys):
     shutil.copytree(run, broken, ignore=shutil.ignore_patterns("report*"))
     (broken / "contrast" / "pairs.jsonl").write_text('{"question_id": "Q0", "cult\n')
     (broken / "evaluate/joint/wvs_result_culture_aware_KEN_0.json").unlink()
+    (broken / "manifest.json").write_text('{"stages": ')
     files = report.write_report(broken, survey=survey_path)
+    assert any(p.startswith("run folder:") and "manifest.json" in p for p in files.problems)
     assert any(p.startswith("funnel:") and "pairs.jsonl" in p for p in files.problems)
     assert any(p.startswith("evaluate/joint:") and "wvs_result_culture_aware_KEN_0.json" in p
                for p in files.problems)
