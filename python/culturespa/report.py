@@ -202,6 +202,17 @@ def _new_figure(width: float, height: float, ncols: int = 1, nrows: int = 1):
     return figure, [ax for row in axes for ax in row]
 
 
+def _panels(count: int, width: float, height: float, columns: int = 2):
+    """A figure of ``count`` panels, at most ``columns`` a row, so that each
+    stays readable at the page's width; unused cells hidden."""
+    ncols = min(columns, count)
+    nrows = (count + ncols - 1) // ncols
+    figure, axes = _new_figure(width * ncols, height * nrows, ncols=ncols, nrows=nrows)
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return figure, axes[:count]
+
+
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
@@ -682,7 +693,7 @@ def _cultural_map(document: _Document, survey, columns: List[_Column]) -> None:
         document.text("Not drawn: the survey has none of the map's indicator questions "
                       f"({', '.join(cultural_map.QUESTION_IDS)}) with human answers.")
         return
-    figure, axes = _new_figure(6.2 * len(aware), 5.4, ncols=len(aware))
+    figure, axes = _panels(len(aware), 6.2, 5.4)
     for column, (human, model), ax in zip(aware, points, axes):
         cultural_map.plot(human, model, title=f"people vs {column.label}", axes=ax)
     figure.tight_layout()
@@ -707,7 +718,7 @@ def _similarity(document: _Document, columns: List[_Column], reports) -> None:
                    [[c.label, _cell(c.row.similarity_rank_correlation, 2)] for c in shown])
     panels = [("people", human)] + [(c.label, c.row.similarity) for c in shown]
     size = 0.4 * len(human["cultures"]) + 3
-    figure, axes = _new_figure(size * len(panels), size, ncols=len(panels))
+    figure, axes = _panels(len(panels), size + 1, size)
     for (label, matrix), ax in zip(panels, axes):
         plot_similarity_heatmap(matrix, ax=ax, title=label, annotate=len(matrix["cultures"]) <= 8)
     figure.tight_layout()

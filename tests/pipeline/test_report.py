@@ -105,10 +105,10 @@ def run_dir(tiny_model_dir, tmp_path_factory):
     for mode in ("joint", "specific"):
         _main(["export", "--pairs", run / "contrast/pairs.jsonl", "--mode", mode, "--output", run / "export"])
     tune = ["--model", model, "--chat-format", "chatml", "--quiet", "--batch-size", "2", "--effective-batch", "2"]
-    _main(["tune", "--data", run / "export", "--mode", "joint", "--output", run / "tune/joint", "--max-steps", 5]
+    _main(["tune", "--data", run / "export", "--mode", "joint", "--output", run / "tune/joint", "--max-steps", 3]
           + tune)
     _main(["tune", "--data", run / "export", "--mode", "specific", "--output", run / "tune/specific",
-           "--max-steps", 3] + tune)
+           "--max-steps", 2] + tune)
     _main(["evaluate", "--model", model, "--chat-format", "chatml", "--survey", survey_path, "--methods", "P0",
            "P1", "--cultures", *CULTURES, "--output", run / "evaluate/base", "--table", root / "base-table.md"])
     label = evaluation.model_label(model)
@@ -242,7 +242,7 @@ def test_training_table_and_figures(run_dir, written):
     for row in rows:
         folder = run / "tune" / ("joint" if row[0] == "joint" else f"specific/{row[0].split()[1]}")
         log = json.loads((folder / "training_log.json").read_text())
-        assert int(row[3]) == len(log["steps"]) == (5 if row[0] == "joint" else 3)
+        assert int(row[3]) == len(log["steps"]) == (3 if row[0] == "joint" else 2)
         assert row[4:6] == [f"{log['steps'][0]['loss']:.4f}", f"{log['steps'][-1]['loss']:.4f}"]
     names = sorted(p.name for p in written.figures)
     assert names == ["cultural_map.png", "pairs.png", "results.png", "similarity.png", "training.png"]
