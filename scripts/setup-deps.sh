@@ -19,6 +19,7 @@ APT_PACKAGES=(
   sentencepiece python3-sentencepiece
   libopenblas0-openmp
   clang libclang-rt-14-dev  # libFuzzer targets and their ASan/UBSan runtimes (scripts/fuzz.sh)
+  chromium  # headless: the test that opens a run's report.html (tests/pipeline/test_report.py)
 )
 
 as_root() {

@@ -6,6 +6,8 @@ import json
 import sys
 from typing import List, Optional
 
+from .report import add_parser as _add_report_parser
+
 
 def _ranged(kind, low=None, high=None, *, low_open=False, high_open=False, what=""):
     """An argparse type that reads `kind` and checks the range, so that a bad
@@ -579,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chat_parser(sub)
     _add_data_parser(sub)
     _add_evaluate_parser(sub)
+    _add_report_parser(sub)
     return parser
 
 

@@ -143,15 +143,21 @@ def positions(human: Mapping[str, Shares], model: Optional[Mapping[str, Shares]]
     return human_points, model_points
 
 
-def plot(human_points, model_points, path=None, *, title: str = "Inglehart-Welzel cultural map (WVS-7 shares)"):
+def plot(human_points, model_points, path=None, *, title: str = "Inglehart-Welzel cultural map (WVS-7 shares)",
+         axes=None):
     """Draws the map: human positions (dots) with an arrow to the model's
-    position for the same culture. Saves to ``path`` when given; returns the figure."""
-    import matplotlib
+    position for the same culture, into ``axes`` when given, else into a new
+    figure on its own Agg canvas (matplotlib's global backend is left alone).
+    Saves to ``path`` when given; returns the figure."""
+    if axes is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 6.5))
+        figure = Figure(figsize=(8, 6.5))
+        FigureCanvasAgg(figure)
+        axes = figure.subplots()
+    else:
+        figure = axes.figure
     for culture, (x, y) in human_points.items():
         axes.scatter([y], [x], color="tab:blue", zorder=3)
         axes.annotate(culture, (y, x), textcoords="offset points", xytext=(4, 4), fontsize=8)

@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 from ._core import (
     ComparisonReport,
@@ -46,6 +46,7 @@ __all__ = [
     "generator_for",
     "model_label",
     "report_frame",
+    "score_folder",
     "survey_default",
 ]
 
@@ -107,6 +108,24 @@ def report_frame(report: EvaluationReport):
     return pd.DataFrame(rows)
 
 
+def score_folder(folder: PathLike, survey, *, methods: Optional[Sequence[str]] = None,
+                 cultures: Optional[Sequence[str]] = None, option_order: Optional[str] = None,
+                 shuffles: Optional[int] = None, bootstrap_samples: Optional[int] = None) -> EvaluationReport:
+    """The table of a finished result folder, scored without a model
+    (``SurveyEvaluator.score``) with what its evaluation.json records: the
+    model, protocol, runs, prefix, option order, methods and cultures; the
+    keyword arguments override them. ``survey``: a Survey or a path."""
+    manifest = EvaluationManifest.load(os.fspath(folder))
+    options = dict(protocol=manifest.protocol, runs=manifest.runs, cultures=list(cultures or manifest.cultures),
+                   option_order=option_order or manifest.option_order,
+                   shuffles=shuffles if shuffles is not None else manifest.shuffles,
+                   model=manifest.model, prefix=manifest.prefix)
+    if bootstrap_samples is not None:
+        options["bootstrap_samples"] = bootstrap_samples
+    evaluator = SurveyEvaluator(None, survey, replies=_no_replies, **options)
+    return evaluator.score(list(methods if methods is not None else manifest.methods), os.fspath(folder))
+
+
 def _write(text: str, path: Optional[str]) -> None:
     if path is None:
         sys.stdout.write(text)
@@ -134,12 +153,9 @@ def run_cli(args: argparse.Namespace) -> int:
         raise ValueError("--output DIR is needed (the result files go there), or --compare DIR...")
     methods = list(args.methods)
     if args.score_only:
-        manifest = EvaluationManifest.load(args.output)
-        evaluator = SurveyEvaluator(None, survey, replies=_no_replies, protocol=manifest.protocol,
-                                    runs=manifest.runs, cultures=args.cultures or manifest.cultures,
-                                    option_order=args.option_order, shuffles=args.shuffles,
-                                    model=manifest.model, bootstrap_samples=args.bootstrap)
-        report = evaluator.score(methods, args.output)
+        report = score_folder(args.output, survey, methods=methods, cultures=args.cultures or None,
+                              option_order=args.option_order, shuffles=args.shuffles,
+                              bootstrap_samples=args.bootstrap)
     else:
         generator, label = generator_for(args.model, tokenizer=args.tokenizer, chat_format=args.chat_format,
                                          batch_size=args.batch_size, threads=args.threads)
