@@ -15,6 +15,12 @@ SECONDS_EACH=${FUZZ_SECONDS:-30}
 JOBS=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 SHARED=${CULTURESPA_SHARED_DIR:-$ROOT/../shared}
 BUILD=$ROOT/build-fuzz
+begin=$(date +%s)
+export CCACHE_BASEDIR="$ROOT"   # objects cached under another checkout's path are reused
+spm=()   # reuse the sentencepiece source package build/ fetched (see scripts/sanitize.sh)
+if [ -f "$ROOT/build/_deps/sentencepiece-download/sentencepiece_0.1.97.orig.tar.gz" ] && [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  spm=(-DCULTURESPA_SENTENCEPIECE_DEBIAN_DIR="$ROOT/build/_deps/sentencepiece-download")
+fi
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ not found (apt-get install clang)" >&2
@@ -22,7 +28,7 @@ if ! command -v clang++ >/dev/null; then
 fi
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DCULTURESPA_BUILD_FUZZERS=ON -DCULTURESPA_BUILD_PYTHON=OFF -DCULTURESPA_BUILD_EXAMPLES=OFF \
-  -DCULTURESPA_BUILD_BENCHMARKS=OFF >/dev/null
+  -DCULTURESPA_BUILD_BENCHMARKS=OFF "${spm[@]}" >/dev/null
 cmake --build "$BUILD" -j "$JOBS" --target culturespa_fuzzers
 
 # Seeds: fixture files of each reader's kind. Absent folders are skipped.
@@ -42,6 +48,22 @@ seeds_for() {
   # Small hand-written seeds committed beside the targets.
   find "$ROOT/tests/fuzz-seeds/$name" -type f 2>/dev/null || true
 }
+
+# A dictionary of the names the readers look for (JSON keys, GGUF metadata
+# keys, chat-format markers), taken from the sources so it stays current, plus
+# JSON's own tokens: mutations then reach the code behind each field.
+dict=$BUILD/readers.dict
+{
+  for token in '{' '}' '[' ']' ':' ',' '"' 'true' 'false' 'null' '-1' '0' '1e308' '4294967297' '\\u0000' '\xFF'; do
+    printf '"%s"\n' "$(printf '%s' "$token" | sed 's/"/\\"/g')"
+  done
+  grep -ohE '"[A-Za-z_<|][A-Za-z0-9_.|>-]{1,48}"' lib/core/*.cpp lib/text/*.cpp lib/survey/*.cpp lib/model/config.cpp \
+      lib/model/gguf.cpp lib/model/safetensors.cpp lib/pipeline/stage_files.cpp lib/pipeline/contrast.cpp |
+    sort -u | while IFS= read -r quoted; do
+      printf '%s\n' "$quoted"                        # the bare name (GGUF keys, template markers)
+      printf '"\\%s\\""\n' "${quoted%\"}"             # the name as a JSON key: "\"name\""
+    done
+} >"$dict"
 
 status=0
 targets=("$@")
@@ -63,17 +85,23 @@ for name in "${targets[@]}"; do
   max_len=65536
   case $name in fuzz_tokenizer_json|fuzz_sentencepiece) max_len=2097152 ;; esac
   log=$BUILD/$name.log
+  stamp=$BUILD/$name.started
+  touch "$stamp"
   start=$(date +%s)
   # -rss_limit_mb: a reader must not allocate gigabytes for a small input.
   if ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
-     "$exe" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=3072 -max_len=$max_len \
+     "$exe" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=3072 -max_len=$max_len -dict="$dict" \
        -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" "$seed_dir" >"$log" 2>&1; then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     echo "fuzz: $name: ok, $runs runs in $(( $(date +%s) - start )) s (${#seeds[@]} seeds)"
   else
     status=1
-    echo "fuzz: $name: FAILED; reproducer(s): $(ls "$crashes" | sed "s|^|$crashes/|" | tr '\n' ' ')" >&2
-    grep -m 30 -E 'ERROR|SUMMARY|#[0-9]+ 0x|==[0-9]+==' "$log" >&2 || tail -30 "$log" >&2
+    # Only this run's artifacts (the folder keeps earlier runs' reproducers).
+    found=$(find "$crashes" -type f -newer "$stamp" | tr '\n' ' ')
+    echo "fuzz: $name: FAILED after $(( $(date +%s) - start )) s; reproducer(s): ${found:-none written (see $log)}" >&2
+    echo "fuzz: replay with $exe <reproducer>" >&2
+    grep -m 30 -E 'ERROR|SUMMARY|#[0-9]+ 0x|==[0-9]+==|uncaught|terminate' "$log" >&2 || tail -30 "$log" >&2
   fi
 done
+echo "fuzz: $([ $status = 0 ] && echo ok || echo FAILED): ${#targets[@]} target(s), ${SECONDS_EACH} s each, $(( $(date +%s) - begin )) s in all (build + runs)"
 exit $status

@@ -26,13 +26,21 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 BUILD=$ROOT/build-asan
+start=$(date +%s)
+export CCACHE_BASEDIR="$ROOT"   # objects cached under another checkout's path are reused
+# The sentencepiece source package build/ already fetched (scripts/test.sh) is
+# reused instead of downloading it again.
+spm=()
+if [ -f "$ROOT/build/_deps/sentencepiece-download/sentencepiece_0.1.97.orig.tar.gz" ] && [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  spm=(-DCULTURESPA_SENTENCEPIECE_DEBIAN_DIR="$ROOT/build/_deps/sentencepiece-download")
+fi
 
 # Set before the build too: catch_discover_tests runs each test program to list its tests.
 export ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0:detect_container_overflow=0:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # CULTURESPA_SANITIZE instruments culturespa's code and tests only (CMakeLists.txt).
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCULTURESPA_SANITIZE=ON \
-  -DCULTURESPA_BUILD_PYTHON=OFF -DCULTURESPA_BUILD_EXAMPLES=OFF -DCULTURESPA_BUILD_BENCHMARKS=OFF >/dev/null
+  -DCULTURESPA_BUILD_PYTHON=OFF -DCULTURESPA_BUILD_EXAMPLES=OFF -DCULTURESPA_BUILD_BENCHMARKS=OFF "${spm[@]}" >/dev/null
 targets=()
 for dir in tests/*/; do
   compgen -G "$dir*.cpp" >/dev/null && ls "$dir"*.cpp | grep -qv '/fuzz_' && targets+=("culturespa_tests_$(basename "$dir")")
@@ -40,4 +48,7 @@ done
 cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
 
 # The install test builds examples against an installed copy: not a sanitizer matter.
-ctest --test-dir "$BUILD" --output-on-failure -j 1 -E '^install_' "$@"
+status=0
+ctest --test-dir "$BUILD" --output-on-failure -j 1 -E '^install_' "$@" || status=$?
+echo "sanitize: $([ $status = 0 ] && echo ok || echo FAILED) in $(( $(date +%s) - start )) s (build + ctest)"
+exit $status
