@@ -12,6 +12,15 @@ endif()
 message(STATUS "culturespa: LibTorch ${Torch_VERSION} (CUDA: ${CULTURESPA_TORCH_HAS_CUDA})")
 
 find_package(nlohmann_json 3.9 REQUIRED)
+# toml11 (header-only, Debian's libtoml11-dev) reads the pipeline's TOML
+# configs; without it those configs are read as JSON only (the same schema).
+find_package(toml11 3 QUIET CONFIG)
+if(toml11_FOUND)
+  set(CULTURESPA_WITH_TOML ON)
+else()
+  set(CULTURESPA_WITH_TOML OFF)
+  message(STATUS "culturespa: toml11 not found (apt-get install libtoml11-dev): pipeline configs in JSON only")
+endif()
 find_package(Threads REQUIRED)
 find_package(PkgConfig)
 

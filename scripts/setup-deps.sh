@@ -14,6 +14,7 @@ APT_PACKAGES=(
   python3-setuptools python3-wheel python3-numpy python3-pytest
   python3-tqdm python3-pandas python3-matplotlib python3-jinja2
   libeigen3-dev nlohmann-json3-dev catch2
+  libtoml11-dev  # the pipeline's TOML configs (header-only)
   libprotobuf-dev protobuf-compiler
   libpcre2-dev libutf8proc-dev
   sentencepiece python3-sentencepiece

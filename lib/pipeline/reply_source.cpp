@@ -34,6 +34,21 @@ std::vector<std::vector<double>> ReplySource::option_probabilities(const std::ve
   throw ConfigError("this reply source cannot score options (give one that can, or use sampled answers)");
 }
 
+std::vector<std::vector<double>> ReplySource::option_probabilities_adapted(
+    const std::vector<Conversation>& prompts, const std::vector<std::vector<std::string>>& labels,
+    const std::vector<std::string>& adapters, const ProgressCallback& progress) {
+  for (const auto& name : adapters)
+    if (!name.empty())
+      throw ConfigError("this reply source has no LoRA adapters (adapter " + name + " asked): give a Generator");
+  return option_probabilities(prompts, labels, progress);
+}
+
+std::vector<std::vector<double>> GeneratorReplySource::option_probabilities_adapted(
+    const std::vector<Conversation>& prompts, const std::vector<std::vector<std::string>>& labels,
+    const std::vector<std::string>& adapters, const ProgressCallback& progress) {
+  return generator_.score_options(prompts, labels, progress, nullptr, adapters).probs;
+}
+
 std::vector<std::pair<std::string, std::string>> GeneratorReplySource::settings() const {
   std::string format;
   try {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <random>
 #include <set>
@@ -264,6 +265,11 @@ void SurveyEvaluator::validate() {
                        " (its column could not be scored): leave it out with cultures=");
   }
   if (survey_.evaluated_ids().empty()) throw ValueError("evaluation: survey " + survey_.name + " evaluates no question");
+  if (!options_.adapters.empty() && !source_->supports_adapters())
+    throw ConfigError("evaluation: adapters need a Generator (this reply source has no LoRA adapters)");
+  for (const auto& [culture, adapter] : options_.adapters)
+    if (culture != "*" && !seen.count(culture))
+      throw ValueError("evaluation: adapter " + adapter + " is for culture " + culture + ", which is not evaluated");
 }
 
 SurveyEvaluator::~SurveyEvaluator() = default;
@@ -345,77 +351,118 @@ EvaluationReport SurveyEvaluator::evaluate(const std::vector<EvaluationMethod>& 
   const std::size_t total = jobs.size() * questions.size();
   ProgressReporter reporter(progress, "evaluate", total);
   std::set<std::string> kept;
-  for (const auto& job : jobs) {
-    const std::string path = evaluation_result_path(dir, job.variant.name, job.culture, job.run, options_.prefix);
-    if (finished(path, questions)) {
-      log_info("evaluation: ", path, " exists, kept");
-      kept.insert(path);
-      reporter.advance(questions.size());
+  // Jobs asked in one call: each job alone; with adapters, the cultures of
+  // one method variant and run together, so that batches mix adapters.
+  std::vector<std::vector<std::size_t>> groups;
+  std::map<std::string, std::size_t> group_of;
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    if (options_.adapters.empty()) {
+      groups.push_back({j});
       continue;
     }
-    std::vector<SurveyPrompt> asked;
-    std::vector<std::vector<std::size_t>> perms;
-    for (const auto& q : questions) {
-      perms.push_back(option_permutation(job.variant.order, q.options.size(), q.id, job.variant.shuffle,
-                                         options_.shuffle_seed));
-      asked.push_back(prompt_build(survey_, permuted(q, perms.back()), job.method->prompt, job.culture,
-                                   job.method->templates, options_.examples));
+    const auto [it, inserted] = group_of.emplace(jobs[j].variant.name + "\n" + std::to_string(jobs[j].run), groups.size());
+    if (inserted) groups.emplace_back();
+    groups[it->second].push_back(j);
+  }
+  const auto adapter_for = [&](const std::string& culture) -> std::string {
+    auto it = culture.empty() ? options_.adapters.end() : options_.adapters.find(culture);
+    if (it == options_.adapters.end()) it = options_.adapters.find("*");
+    return it == options_.adapters.end() ? std::string() : it->second;
+  };
+  const std::size_t q_count = questions.size();
+  for (const auto& group : groups) {
+    std::vector<const Job*> todo;
+    std::vector<std::string> paths;
+    for (const std::size_t j : group) {
+      const Job& job = jobs[j];
+      const std::string path = evaluation_result_path(dir, job.variant.name, job.culture, job.run, options_.prefix);
+      if (finished(path, questions)) {
+        log_info("evaluation: ", path, " exists, kept");
+        kept.insert(path);
+        reporter.advance(q_count);
+        continue;
+      }
+      todo.push_back(&job);
+      paths.push_back(path);
     }
+    if (todo.empty()) continue;
+    // The jobs of a group share their variant and run.
+    const Variant& variant = todo.front()->variant;
+    const std::size_t run = todo.front()->run;
+    std::vector<std::vector<std::size_t>> perms;
     std::vector<Conversation> conversations;
     std::vector<std::vector<std::string>> labels;
-    for (auto& p : asked) {
-      conversations.push_back(p.conversation);
-      labels.push_back(p.labels);
+    std::vector<std::string> adapters;
+    for (const Job* job : todo) {
+      const std::string adapter = adapter_for(job->culture);
+      for (const auto& q : questions) {
+        perms.push_back(option_permutation(variant.order, q.options.size(), q.id, variant.shuffle,
+                                           options_.shuffle_seed));
+        SurveyPrompt p = prompt_build(survey_, permuted(q, perms.back()), job->method->prompt, job->culture,
+                                      job->method->templates, options_.examples);
+        conversations.push_back(std::move(p.conversation));
+        labels.push_back(std::move(p.labels));
+        adapters.push_back(adapter);
+      }
     }
+    if (std::all_of(adapters.begin(), adapters.end(), [](const std::string& a) { return a.empty(); })) adapters.clear();
+    const std::size_t asked = conversations.size();
     const std::size_t base = reporter.done();
     const auto inner = [&](const Progress& p) {
       if (!progress) return true;
-      const std::size_t done = p.total ? base + p.done * questions.size() / p.total : base;
+      const std::size_t done = p.total ? base + p.done * asked / p.total : base;
       return progress(Progress{"evaluate", done, total});
     };
-    std::vector<ModelAnswer> answers(questions.size());
-    for (std::size_t i = 0; i < questions.size(); ++i) answers[i].question_id = questions[i].id;
+    std::vector<ModelAnswer> answers(asked);
+    for (std::size_t k = 0; k < asked; ++k) answers[k].question_id = questions[k % q_count].id;
     if (options_.protocol == EvaluationProtocol::sampled) {
       GenerateOptions sampling;
       sampling.temperature = options_.temperature;
       sampling.top_p = options_.top_p;
       sampling.max_new_tokens = options_.max_new_tokens;
+      sampling.adapters = adapters;
       // The reference seeds run r with 42 - r; each prompt draws its own stream.
-      const auto run_seed = static_cast<std::uint64_t>(options_.seed - static_cast<std::int64_t>(job.run));
+      const auto run_seed = static_cast<std::uint64_t>(options_.seed - static_cast<std::int64_t>(run));
       sampling.seed = run_seed;
-      for (std::size_t i = 0; i < questions.size(); ++i)
-        sampling.prompt_seeds.push_back(pipeline_seed(run_seed, job.variant.name + "/" + job.culture, i));
+      for (std::size_t k = 0; k < asked; ++k)
+        sampling.prompt_seeds.push_back(
+            pipeline_seed(run_seed, variant.name + "/" + todo[k / q_count]->culture, k % q_count));
       auto replies = source_->replies(conversations, sampling, inner);
-      for (std::size_t i = 0; i < questions.size(); ++i) {
-        answers[i].reply = std::move(replies[i]);
+      for (std::size_t k = 0; k < asked; ++k) {
+        answers[k].reply = std::move(replies[k]);
         // A permuted prompt's label is mapped back to the option it showed;
         // replies that do not name a shown label stay as they are (counted as
         // the parser finds them).
-        if (job.variant.order == OptionOrder::original) continue;
-        const auto value = answer_parse_reference(answers[i].reply);
-        const Question& q = questions[i];
+        if (variant.order == OptionOrder::original) continue;
+        const auto value = answer_parse_reference(answers[k].reply);
+        const Question& q = questions[k % q_count];
         if (value && q.is_option_id(*value))
-          answers[i].reply = std::to_string(q.first_option_id() + static_cast<int>(perms[i][*value - q.first_option_id()]));
+          answers[k].reply = std::to_string(q.first_option_id() + static_cast<int>(perms[k][*value - q.first_option_id()]));
       }
     } else {
-      const auto probs = source_->option_probabilities(conversations, labels, inner);
-      if (probs.size() != questions.size())
+      const auto probs = adapters.empty() ? source_->option_probabilities(conversations, labels, inner)
+                                          : source_->option_probabilities_adapted(conversations, labels, adapters, inner);
+      if (probs.size() != asked)
         throw ValueError("evaluation: the reply source scored " + std::to_string(probs.size()) + " of " +
-                         std::to_string(questions.size()) + " prompts");
-      for (std::size_t i = 0; i < questions.size(); ++i) {
-        const Question& q = questions[i];
-        if (probs[i].size() != q.options.size())
-          throw ValueError("evaluation: " + q.id + ": " + std::to_string(probs[i].size()) + " probabilities for " +
+                         std::to_string(asked) + " prompts");
+      for (std::size_t k = 0; k < asked; ++k) {
+        const Question& q = questions[k % q_count];
+        if (probs[k].size() != q.options.size())
+          throw ValueError("evaluation: " + q.id + ": " + std::to_string(probs[k].size()) + " probabilities for " +
                            std::to_string(q.options.size()) + " options");
         std::vector<double> original(q.options.size());
-        for (std::size_t j = 0; j < perms[i].size(); ++j) original[perms[i][j]] = probs[i][j];
+        for (std::size_t j = 0; j < perms[k].size(); ++j) original[perms[k][j]] = probs[k][j];
         const auto best = static_cast<int>(std::max_element(original.begin(), original.end()) - original.begin());
-        answers[i].distribution = std::move(original);
-        answers[i].reply = std::to_string(q.first_option_id() + best);
+        answers[k].distribution = std::move(original);
+        answers[k].reply = std::to_string(q.first_option_id() + best);
       }
     }
-    answer_file_save(path, questions, answers);
-    reporter.advance(questions.size());
+    for (std::size_t t = 0; t < todo.size(); ++t) {
+      const std::vector<ModelAnswer> part(answers.begin() + static_cast<std::ptrdiff_t>(t * q_count),
+                                          answers.begin() + static_cast<std::ptrdiff_t>((t + 1) * q_count));
+      answer_file_save(paths[t], questions, part);
+      reporter.advance(q_count);
+    }
   }
   reporter.report();
   EvaluationReport report = score(methods, dir);

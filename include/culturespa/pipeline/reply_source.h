@@ -37,6 +37,16 @@ class ReplySource {
   // name -> value settings that stage files record (stage_files.h). The
   // default: none.
   virtual std::vector<std::pair<std::string, std::string>> settings() const { return {}; }
+  // Whether the source answers with a model's LoRA adapters: per prompt the
+  // adapter named in GenerateOptions::adapters (replies) or `adapters`
+  // (option_probabilities_adapted). The default: no.
+  virtual bool supports_adapters() const { return false; }
+  // option_probabilities with, per prompt, the adapter that scores it ("" =
+  // the base model; empty = none). The default calls option_probabilities
+  // when no adapter is named and is a ConfigError otherwise.
+  virtual std::vector<std::vector<double>> option_probabilities_adapted(
+      const std::vector<Conversation>& prompts, const std::vector<std::vector<std::string>>& labels,
+      const std::vector<std::string>& adapters, const ProgressCallback& progress);
 };
 
 // Replies from Generator::generate, distributions from
@@ -53,6 +63,11 @@ class GeneratorReplySource final : public ReplySource {
                                                         const ProgressCallback& progress) override;
   // model (its path), dtype and chat_format.
   std::vector<std::pair<std::string, std::string>> settings() const override;
+  bool supports_adapters() const override { return true; }
+  std::vector<std::vector<double>> option_probabilities_adapted(const std::vector<Conversation>& prompts,
+                                                                const std::vector<std::vector<std::string>>& labels,
+                                                                const std::vector<std::string>& adapters,
+                                                                const ProgressCallback& progress) override;
 
  private:
   const Generator& generator_;

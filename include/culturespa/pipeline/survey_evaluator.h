@@ -96,6 +96,13 @@ struct SurveyEvaluatorOptions {
   std::size_t examples = 5;           // self-alignment in-context examples
   std::string model;                  // the model's name in evaluation.json ("" = the generator's model path, else "unnamed")
   std::string prefix = "wvs_result";  // result-file prefix
+  // LoRA adapters of the model that answer (the Generator's model has them
+  // loaded): culture code -> adapter name for that culture's prompts, "*" ->
+  // the adapter of every other prompt (culture_unaware included). Empty: the
+  // base model. With per-culture adapters the cultures of one method and run
+  // are asked in one call, so batches mix adapters. ConfigError for a source
+  // without adapters, ValueError for a culture not evaluated.
+  std::map<std::string, std::string> adapters;
   // Scoring (the survey layer's scorer).
   std::size_t bootstrap_samples = 1000;  // resamples for the 95% intervals; 0: none
   std::uint64_t bootstrap_seed = 0;
