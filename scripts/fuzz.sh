@@ -16,6 +16,7 @@ JOBS=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 SHARED=${CULTURESPA_SHARED_DIR:-$ROOT/../shared}
 BUILD=$ROOT/build-fuzz
 begin=$(date +%s)
+scripts/setup-deps.sh   # clang and libFuzzer with its ASan/UBSan runtimes (libclang-rt-14-dev); a no-op when present
 export CCACHE_BASEDIR="$ROOT"   # objects cached under another checkout's path are reused
 spm=()   # reuse the sentencepiece source package build/ fetched (see scripts/sanitize.sh)
 if [ -f "$ROOT/build/_deps/sentencepiece-download/sentencepiece_0.1.97.orig.tar.gz" ] && [ ! -f "$BUILD/CMakeCache.txt" ]; then

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -143,13 +144,26 @@ LoraConfig lora_config_parse(const std::string& text, const std::string& path) {
   if (const json* v = field("peft_type"))
     refuse_unless("peft_type", v->is_string() && v->get<std::string>() == "LORA",
                   "is " + v->dump() + "; only LORA adapters are supported");
+  bool use_dora = false, fan_in_fan_out = false;
   try {
-    if (const json* v = field("r")) c.r = v->get<int64_t>();
+    // A rank is an integer (nlohmann would truncate 8.5 or wrap 1e30 silently).
+    if (const json* v = field("r")) {
+      refuse_unless("r", v->is_number_integer(), "must be an integer, got " + v->dump());
+      c.r = v->get<int64_t>();
+    }
     if (const json* v = field("lora_alpha")) c.alpha = v->get<double>();
     if (const json* v = field("lora_dropout")) c.dropout = v->get<double>();
     if (const json* v = field("use_rslora")) c.use_rslora = v->get<bool>();
+    if (const json* v = field("use_dora")) use_dora = v->get<bool>();
+    if (const json* v = field("fan_in_fan_out")) fan_in_fan_out = v->get<bool>();
     if (const json* v = field("base_model_name_or_path")) c.base_model_name_or_path = v->get<std::string>();
-    if (const json* v = field("rank_pattern")) c.rank_pattern = v->get<std::map<std::string, int64_t>>();
+    if (const json* v = field("rank_pattern")) {
+      refuse_unless("rank_pattern", v->is_object(), "must be an object of module patterns to ranks");
+      for (const auto& [pattern, rank] : v->items())
+        refuse_unless("rank_pattern", rank.is_number_integer() && rank.get<int64_t>() >= 1,
+                      "gives '" + pattern + "' the rank " + rank.dump() + "; ranks are integers >= 1");
+      c.rank_pattern = v->get<std::map<std::string, int64_t>>();
+    }
     if (const json* v = field("alpha_pattern")) c.alpha_pattern = v->get<std::map<std::string, double>>();
   } catch (const json::exception& e) {
     throw ConfigError(path + ": a field has the wrong type: " + e.what());
@@ -157,12 +171,11 @@ LoraConfig lora_config_parse(const std::string& text, const std::string& path) {
   refuse_unless("r", c.r >= 1, "must be >= 1, got " + std::to_string(c.r));
   refuse_unless("lora_dropout", c.dropout >= 0.0 && c.dropout < 1.0, "must be in [0, 1)");
   if (const json* v = field("target_modules")) c.targets = targets_parse(*v, path);
-  if (const json* v = field("use_dora")) refuse_unless("use_dora", !v->get<bool>(), "is true: DoRA is not supported");
+  refuse_unless("use_dora", !use_dora, "is true: DoRA is not supported");
   if (const json* v = field("bias"))
     refuse_unless("bias", v->is_string() && v->get<std::string>() == "none",
                   "is " + v->dump() + "; only \"none\" is supported (no trained biases)");
-  if (const json* v = field("fan_in_fan_out"))
-    refuse_unless("fan_in_fan_out", !v->get<bool>(), "is true; LLaMA-family linear layers are not Conv1D");
+  refuse_unless("fan_in_fan_out", !fan_in_fan_out, "is true; LLaMA-family linear layers are not Conv1D");
   if (const json* v = field("modules_to_save"))
     refuse_unless("modules_to_save", v->is_array() && v->empty(),
                   "lists " + v->dump() + "; adapters that replace whole modules are not supported");
@@ -244,7 +257,8 @@ LoraAdapter lora_adapter_read(const std::string& dir, const ModelConfig& model) 
                                 "k_proj, v_proj, o_proj, gate_proj, up_proj and down_proj)"
                               : "is not a LoRA A/B weight (trained biases and saved modules are not supported)"));
     }
-    const int64_t layer = std::stoll(m[1].str());
+    // Layer numbers past any model's depth (a 30-digit one included) are refused by lora_adapter_check.
+    const int64_t layer = m[1].length() > 9 ? std::numeric_limits<int64_t>::max() : std::stoll(m[1].str());
     LoraTarget target;
     try {
       target = lora_target_from_name(m[3].str());

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "culturespa/core/error.h"
@@ -146,8 +147,10 @@ std::vector<ContrastPair> contrast_pairs_parse(const std::string& text, const st
       p.question.options = item.at("options").get<std::vector<std::string>>();
       p.question.zero_based = item.value("zero_based", false);
       p.culture = item.at("culture").get<std::string>();
-      p.aware_answer = item.at("aware_answer").get<int>();
-      p.unaware_answer = item.at("unaware_answer").get<int>();
+      for (auto [key, answer] : {std::pair{"aware_answer", &p.aware_answer}, {"unaware_answer", &p.unaware_answer}})
+        *answer = static_cast<int>(json_read::json_integer(item.at(key), where + ": field \"" + key + "\"",
+                                                           std::numeric_limits<int>::min(),
+                                                           std::numeric_limits<int>::max()));
       p.aware_reply = item.value("aware_reply", "");
       p.unaware_reply = item.value("unaware_reply", "");
       p.rule = contrast_rule_from_name(item.value("rule", "reference"));

@@ -245,8 +245,15 @@ SurveyEvaluator::SurveyEvaluator(const Generator& generator, Survey survey, Surv
 }
 
 void SurveyEvaluator::validate() {
-  if (options_.runs == 0) throw ValueError("evaluation: runs must be at least 1");
-  if (options_.shuffles == 0) throw ValueError("evaluation: shuffles must be at least 1");
+  // Every (method, culture, run, shuffle) becomes a queued job and a result file:
+  // a count past these is a typo that would exhaust memory before asking anything.
+  constexpr std::size_t kMaxRuns = 1000, kMaxShuffles = 1000;
+  if (options_.runs == 0 || options_.runs > kMaxRuns)
+    throw ValueError("evaluation: runs must be in 1.." + std::to_string(kMaxRuns) + ", got " +
+                     std::to_string(options_.runs));
+  if (options_.shuffles == 0 || options_.shuffles > kMaxShuffles)
+    throw ValueError("evaluation: shuffles must be in 1.." + std::to_string(kMaxShuffles) + ", got " +
+                     std::to_string(options_.shuffles));
   if (options_.examples == 0) throw ValueError("evaluation: examples must be at least 1");
   if (!is_name(options_.prefix)) throw ValueError("evaluation: prefix \"" + options_.prefix + "\" is not a name");
   if (options_.cultures.empty())

@@ -51,6 +51,18 @@ inline std::string json_string(const Json& object, const char* key, const std::s
   return value.get<std::string>();
 }
 
+// An integer in lo..hi. nlohmann's get<int>() would truncate 2.7 to 2, wrap
+// 4294967298 to 2 and make 1e300 undefined behaviour: each a silent wrong value.
+inline long long json_integer(const Json& value, const std::string& where, long long lo, long long hi) {
+  const bool fits = value.is_number_unsigned() ? value.get<unsigned long long>() <= static_cast<unsigned long long>(hi)
+                                               : value.is_number_integer() && value.get<long long>() >= lo &&
+                                                     value.get<long long>() <= hi;
+  if (!fits)
+    throw FormatError(where + ": expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
+                      ", found " + value.dump());
+  return value.get<long long>();
+}
+
 inline std::vector<std::string> json_string_list(const Json& value, const std::string& where) {
   json_expect(value, Json::value_t::array, where, "a list of strings");
   std::vector<std::string> out;

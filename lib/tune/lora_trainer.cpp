@@ -256,8 +256,11 @@ LoraTrainer::LoraTrainer(const Model& model, const Tokenizer& tokenizer, const L
     : impl_(std::make_unique<Impl>(Impl{model, tokenizer, options})) {
   const LoraTrainerOptions& o = options;
   const auto bad = [](const std::string& what) { throw ValueError("LoraTrainerOptions: " + what); };
-  if (!(o.learning_rate > 0)) bad("learning_rate must be > 0");
-  if (!(o.epochs > 0) && o.max_steps <= 0) bad("epochs must be > 0 (or max_steps set)");
+  if (!(o.learning_rate > 0) || !std::isfinite(o.learning_rate)) bad("learning_rate must be finite and > 0");
+  // An infinite epoch count would become an undefined step count.
+  if (!std::isfinite(o.epochs) || (!(o.epochs > 0) && o.max_steps <= 0))
+    bad("epochs must be finite and > 0 (or max_steps set)");
+  if (o.max_steps < 0 || o.save_steps < 0) bad("max_steps and save_steps must be >= 0");
   if (o.batch_size < 1 || o.effective_batch < 1) bad("batch_size and effective_batch must be >= 1");
   if (o.cutoff < 2) bad("cutoff must be >= 2, got " + std::to_string(o.cutoff));
   if (!(o.warmup_ratio >= 0 && o.warmup_ratio < 1)) bad("warmup_ratio must be in [0, 1)");

@@ -17,7 +17,7 @@ def _ranged(kind, low=None, high=None, *, low_open=False, high_open=False, what=
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
-        if value != value or (low is not None and (value < low or (low_open and value == low))) or \
+        if value != value or value in (float("inf"), float("-inf")) or (low is not None and (value < low or (low_open and value == low))) or \
                 (high is not None and (value > high or (high_open and value == high))):
             raise argparse.ArgumentTypeError(f"{text} is out of range ({what})")
         return value

@@ -198,6 +198,9 @@ def _no_replies(prompts, seeds, sampling):
 
 def add_parser(sub) -> None:
     """Adds ``culturespa evaluate`` to the CLI's subparsers."""
+    from .cli import _count, _positive, _ranged
+
+    _runs = _ranged(int, 1, 1000, what="an integer in 1..1000")
     ev = sub.add_parser(
         "evaluate", help="evaluate a model on the WVS with the paper's prompting methods; print the table",
         description="Asks the survey's evaluated questions (the WVS-7 259: Q260-Q290 and Q223 are skipped) with "
@@ -217,12 +220,12 @@ def add_parser(sub) -> None:
     ev.add_argument("--protocol", default="scored", choices=["scored", "sampled"],
                     help="scored: option scoring, argmax (default); sampled: the reference's T=0.6, top-p 0.9, "
                          "256 tokens, seed 42 - run, reference parse rule")
-    ev.add_argument("--runs", type=int, default=1, help="sampled: runs averaged (default 1)")
+    ev.add_argument("--runs", type=_runs, default=1, help="sampled: runs averaged (default 1)")
     ev.add_argument("--cultures", nargs="*", default=[], help="culture codes (default: all of the survey's)")
     ev.add_argument("--option-order", default="original", choices=["original", "reversed", "shuffled"],
                     help="also ask with the options reversed or shuffled (labels re-mapped)")
-    ev.add_argument("--shuffles", type=int, default=1, help="shuffled: permutations (default 1)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    ev.add_argument("--shuffles", type=_runs, default=1, help="shuffled: permutations (default 1)")
+    ev.add_argument("--bootstrap", type=_count, default=1000, help="bootstrap resamples for the intervals")
     ev.add_argument("--format", default="markdown", choices=["markdown", "csv", "json"],
                     help="table format printed (or written to --table)")
     ev.add_argument("--table", default=None,
@@ -232,7 +235,7 @@ def add_parser(sub) -> None:
     ev.add_argument("--map", default=None, metavar="PNG",
                     help="also draw the Inglehart-Welzel map (people -> model, first per-culture method) here")
     ev.add_argument("--score-only", action="store_true", help="score --output's finished files; ask nothing")
-    ev.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default 16)")
-    ev.add_argument("--threads", type=int, default=0, help="CPU threads (default: LibTorch's choice)")
+    ev.add_argument("--batch-size", type=_positive, default=16, help="sequences per forward pass (default 16)")
+    ev.add_argument("--threads", type=_count, default=0, help="CPU threads (default: LibTorch's choice)")
     ev.add_argument("--progress", action="store_true", help="show a progress bar")
     ev.set_defaults(run=run_cli)

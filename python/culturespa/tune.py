@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
+    from .cli import _count, _positive, _ranged, _seed
+
+    _rate = _ranged(float, 0.0, low_open=True, what="a finite number > 0")
     tune = sub.add_parser("tune", help="LoRA fine-tuning on exported pairs (one adapter, or one per culture)",
                           description=__doc__.split("\n\n")[0])
     tune.add_argument("--data", required=True, help="folder written by `culturespa export`")
@@ -84,19 +87,19 @@ def add_parser(sub) -> None:
     tune.add_argument("--name", default="culturespa", help="the export's file-name stem (export --name)")
     tune.add_argument("--preset", default=None,
                       help="culturespa-joint or culturespa-specific (default: culturespa-<mode>)")
-    tune.add_argument("--lr", type=float, default=None, help="learning rate (preset: 1e-4)")
-    tune.add_argument("--epochs", type=float, default=None, help="epochs (preset: 1)")
-    tune.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: epochs decide)")
-    tune.add_argument("--rank", type=int, default=None, help="LoRA rank (preset: 8)")
-    tune.add_argument("--alpha", type=float, default=None, help="LoRA alpha (preset: 16)")
-    tune.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass")
-    tune.add_argument("--effective-batch", type=int, default=None,
+    tune.add_argument("--lr", type=_rate, default=None, help="learning rate (preset: 1e-4)")
+    tune.add_argument("--epochs", type=_rate, default=None, help="epochs (preset: 1)")
+    tune.add_argument("--max-steps", type=_count, default=0, help="stop after this many steps (0: epochs decide)")
+    tune.add_argument("--rank", type=_positive, default=None, help="LoRA rank (preset: 8)")
+    tune.add_argument("--alpha", type=_ranged(float, what="a finite number"), default=None, help="LoRA alpha (preset: 16)")
+    tune.add_argument("--batch-size", type=_positive, default=8, help="sequences per forward pass")
+    tune.add_argument("--effective-batch", type=_positive, default=None,
                       help="sequences per optimiser step (preset: 128 joint, 8 specific)")
-    tune.add_argument("--cutoff", type=int, default=None, help="longest sequence in tokens (preset: 4096)")
-    tune.add_argument("--save-steps", type=int, default=50, help="checkpoint every N steps (resumable)")
-    tune.add_argument("--seed", type=int, default=42)
+    tune.add_argument("--cutoff", type=_ranged(int, 2, 2**31 - 1, what="an integer >= 2"), default=None, help="longest sequence in tokens (preset: 4096)")
+    tune.add_argument("--save-steps", type=_count, default=50, help="checkpoint every N steps (resumable)")
+    tune.add_argument("--seed", type=_seed, default=42)
     tune.add_argument("--chat-format", default=None, help="chat format (default: the tokenizer's)")
     tune.add_argument("--gradient-checkpointing", action="store_true", help="recompute layers in backward")
-    tune.add_argument("--threads", type=int, default=0, help="LibTorch threads (0: default)")
+    tune.add_argument("--threads", type=_count, default=0, help="LibTorch threads (0: default)")
     tune.add_argument("--quiet", action="store_true", help="no per-step progress line")
     tune.set_defaults(run=run)

@@ -89,6 +89,37 @@ TEST_CASE("adapter folders round-trip and configs follow PEFT's rules") {
   CHECK_THROWS_WITH(lora_config_parse(R"({"bias":"all"})", "c.json"), Contains("bias"));
 }
 
+// Hostile-input probe (issue #16): adapter_config.json fields of the wrong
+// type or range are a ConfigError naming the file and field, never a bare
+// JSON exception (RuntimeError without the file in Python) or a rank the
+// nlohmann conversion truncated; a 30-digit layer number is not std::stoll's
+// out_of_range (an IndexError traceback in Python).
+TEST_CASE("adapter_config.json oddities are named errors") {
+  for (const char* text : {R"({"use_dora":"no"})", R"({"fan_in_fan_out":1})", R"({"r":8.5})", R"({"r":1e30})",
+                           R"({"r":"8"})", R"({"rank_pattern":{"q_proj":0}})", R"({"rank_pattern":{"q_proj":-4}})",
+                           R"({"rank_pattern":{"q_proj":2.5}})", R"({"rank_pattern":[1]})",
+                           R"({"alpha_pattern":{"q_proj":"x"}})"}) {
+    INFO(text);
+    testing::require_throws_naming<ConfigError>([&] { lora_config_parse(text, "dir/adapter_config.json"); },
+                                                {"dir/adapter_config.json"});
+  }
+  CHECK_THROWS_WITH(lora_config_parse(R"({"rank_pattern":{"q_proj":0}})", "c.json"),
+                    Contains("rank_pattern") && Contains("q_proj"));
+  CHECK_THROWS_WITH(lora_config_parse(R"({"r":8.5})", "c.json"), Contains("r must be an integer"));
+  CHECK(lora_config_parse(R"({"use_dora":false,"fan_in_fan_out":false,"rank_pattern":{"q_proj":2}})", "c.json")
+            .rank_of(0, LoraTarget::q_proj) == 2);
+
+  const Fixture f = fixture("lora-odd-layer");
+  const std::string dir = (f.dir / "huge-layer").string();
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/adapter_config.json") << R"({"r":2,"lora_alpha":4,"target_modules":["q_proj"]})";
+  const std::string prefix = "base_model.model.model.layers.123456789012345678901234567890.self_attn.q_proj.";
+  safetensors_write(dir + "/adapter_model.safetensors",
+                    {{prefix + "lora_A.weight", at::zeros({2, 64})}, {prefix + "lora_B.weight", at::zeros({64, 2})}});
+  testing::require_throws_naming<ConfigError>([&] { lora_adapter_read(dir, f.config); },
+                                              {"adapter_model.safetensors", "another base model"});
+}
+
 TEST_CASE("an adapter changes the logits and equals its merged weights, on both CPU paths") {
   const Fixture f = fixture("lora-merge");
   const std::string dir = adapter_write(f, "a", 3);

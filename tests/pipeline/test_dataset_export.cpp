@@ -1,5 +1,6 @@
 #include "culturespa/core/error.h"
 #include "culturespa/pipeline/dataset_export.h"
+#include "culturespa/pipeline/stage_files.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -122,4 +123,23 @@ TEST_CASE("export: the default prompt is the reference's culture-aware one") {
   CHECK(conversation[0].content.rfind("You are a real person with an Ethiopian cultural background.", 0) == 0);
   CHECK(conversation[1].content.find("#Options: 1.Very important 2.Rather important") != std::string::npos);
   CHECK_THROWS_AS(build(pair.question, "XXX"), ValueError);
+}
+
+// Hostile-input probe (issue #16): an answer in a pairs file is an integer
+// that fits; nlohmann's get<int>() truncated 2.7 and wrapped 4294967298 to 2,
+// a valid option that export then wrote as a training target.
+TEST_CASE("pairs files: answers that are not 32-bit integers are refused, naming the line and field") {
+  const std::string good =
+      R"({"question_id": "Q1", "question": "How important?", "options": ["a", "b", "c", "d"], "culture": "KEN", )";
+  CHECK(contrast_pairs_parse(good + R"("aware_answer": 2, "unaware_answer": 1})" "\n", "p.jsonl").at(0).aware_answer ==
+        2);
+  for (const char* answers : {R"("aware_answer": 4294967298, "unaware_answer": 1})",
+                              R"("aware_answer": 2.7, "unaware_answer": 1})",
+                              R"("aware_answer": 2, "unaware_answer": 1e300})",
+                              R"("aware_answer": 2, "unaware_answer": 18446744073709551615})",
+                              R"("aware_answer": -2147483649, "unaware_answer": 1})"}) {
+    INFO(answers);
+    testing::require_throws_naming<FormatError>(
+        [&] { contrast_pairs_parse("\n" + good + answers + "\n", "p.jsonl"); }, {"p.jsonl", "line 2", "answer", "integer"});
+  }
 }

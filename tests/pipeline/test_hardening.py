@@ -42,6 +42,22 @@ def _usage_error(argv, capsys, option):
     (["contrast", "--unaware", "u", "--output", "o", "--max-answer", str(2**40)], "--max-answer"),
     (["generate", "--model", "m", "--output", "o", "--per-topic", "-3"], "--per-topic"),
     (["chat", "--culture", "KEN", "--threads", "-1"], "--threads"),
+    # A second probe: evaluate and tune options, infinite floats.
+    (["answer", "--model", "m", "--questions", "q", "--output", "o", "--temperature", "inf"], "--temperature"),
+    (["evaluate", "--output", "o", "--runs", "-1"], "--runs"),
+    (["evaluate", "--output", "o", "--runs", "1000000000"], "--runs"),
+    (["evaluate", "--output", "o", "--shuffles", "0"], "--shuffles"),
+    (["evaluate", "--output", "o", "--bootstrap", "-1"], "--bootstrap"),
+    (["evaluate", "--output", "o", "--batch-size", "0"], "--batch-size"),
+    (["evaluate", "--output", "o", "--threads", "-2"], "--threads"),
+    (["tune", "--data", "d", "--model", "m", "--output", "o", "--seed", "-1"], "--seed"),
+    (["tune", "--data", "d", "--model", "m", "--output", "o", "--lr", "nan"], "--lr"),
+    (["tune", "--data", "d", "--model", "m", "--output", "o", "--lr", "0"], "--lr"),
+    (["tune", "--data", "d", "--model", "m", "--output", "o", "--epochs", "inf"], "--epochs"),
+    (["tune", "--data", "d", "--model", "m", "--output", "o", "--rank", "0"], "--rank"),
+    (["tune", "--data", "d", "--model", "m", "--output", "o", "--batch-size", "-8"], "--batch-size"),
+    (["tune", "--data", "d", "--model", "m", "--output", "o", "--cutoff", "1"], "--cutoff"),
+    (["tune", "--data", "d", "--model", "m", "--output", "o", "--max-steps", "-1"], "--max-steps"),
 ])
 def test_out_of_range_options_are_usage_errors(argv, option, capsys):
     _usage_error(argv, capsys, option)
@@ -94,6 +110,32 @@ def test_export_drops_answers_outside_the_options_and_duplicates(tmp_path, capsy
     _pairs_file(pairs, [99])
     assert cli.main(["export", "--pairs", str(pairs), "--output", str(tmp_path / "none")]) == 2
     assert "none of the 1 pairs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("answer", [4294967298, 2.7, 1e300])
+def test_export_refuses_answers_that_are_not_32_bit_integers(tmp_path, capsys, answer):
+    # 4294967298 used to wrap to 2 and 2.7 to be truncated to 2: a valid option, a wrong training target.
+    pairs = tmp_path / "pairs.jsonl"
+    _pairs_file(pairs, [answer])
+    assert cli.main(["export", "--pairs", str(pairs), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "pairs.jsonl: line 1" in err and "aware_answer" in err and "integer" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_adapter_config_oddities_are_named_errors(tmp_path):
+    # Each used to raise a bare JSON RuntimeError without the file, or to take a truncated rank
+    # (the C++ reader: tests/model/test_lora.cpp).
+    from culturespa import _core, testing
+    testing.write_checkpoint(tmp_path / "base", seed=3, num_hidden_layers=1)
+    model = _core.Model(str(tmp_path / "base"))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    for text in ['{"use_dora": "no"}', '{"fan_in_fan_out": 1}', '{"r": 8.5}', '{"rank_pattern": {"q_proj": 0}}']:
+        (adapter / "adapter_config.json").write_text(text)
+        with pytest.raises(ValueError, match="adapter_config.json"):
+            model.adapter_load("odd", str(adapter))
 
 
 def _scores(prompts, labels):

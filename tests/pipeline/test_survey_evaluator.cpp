@@ -265,6 +265,16 @@ TEST_CASE("SurveyEvaluator: bad input gives named errors") {
   testing::require_throws_naming<ValueError>([&] { SurveyEvaluator(source, survey, o); }, {"DDD", "no gold"});
   o.cultures = {"ZZZ"};
   testing::require_throws_naming<ValueError>([&] { SurveyEvaluator(source, tiny_survey(), o); }, {"ZZZ"});
+  // A huge count would queue a job per run before asking anything (issue #16 probe).
+  SurveyEvaluatorOptions counts;
+  counts.protocol = EvaluationProtocol::sampled;
+  counts.runs = 1000000000;
+  testing::require_throws_naming<ValueError>([&] { SurveyEvaluator(source, tiny_survey(), counts); },
+                                             {"runs", "1..1000", "1000000000"});
+  counts.runs = 1000;
+  CHECK_NOTHROW(SurveyEvaluator(source, tiny_survey(), counts));
+  counts.shuffles = 0;
+  testing::require_throws_naming<ValueError>([&] { SurveyEvaluator(source, tiny_survey(), counts); }, {"shuffles"});
   // A user method named like a paper method, and a malformed template file.
   const auto dir = testing::scratch_dir("evaluator-bad");
   std::ofstream((dir / "culture_aware.json").string()) << R"({"answer_user": "Q: {} O: {}"})";

@@ -13,6 +13,8 @@
 #include "support.h"
 
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 using namespace culturespa;
@@ -190,6 +192,18 @@ TEST_CASE("bad training input gets named errors") {
   LoraTrainerOptions bad = small_options();
   bad.scheduler = "step";
   CHECK_THROWS_WITH(LoraTrainer(*f.model, *f.tokenizer, bad), Contains("step"));
+  // Non-finite settings (issue #16 probe): an infinite epoch count used to be cast to a step count.
+  for (const auto& [field, set] : std::vector<std::pair<std::string, std::function<void(LoraTrainerOptions&)>>>{
+           {"epochs", [](LoraTrainerOptions& x) { x.epochs = std::numeric_limits<double>::infinity(); }},
+           {"learning_rate", [](LoraTrainerOptions& x) { x.learning_rate = std::numeric_limits<double>::infinity(); }},
+           {"learning_rate", [](LoraTrainerOptions& x) { x.learning_rate = std::nan(""); }},
+           {"max_steps", [](LoraTrainerOptions& x) { x.max_steps = -1; }},
+           {"save_steps", [](LoraTrainerOptions& x) { x.save_steps = -5; }}}) {
+    LoraTrainerOptions odd = small_options();
+    set(odd);
+    INFO(field);
+    CHECK_THROWS_WITH(LoraTrainer(*f.model, *f.tokenizer, odd), Contains(field));
+  }
 }
 
 TEST_CASE("tune_data_read reads Alpaca with system and messages JSONL") {

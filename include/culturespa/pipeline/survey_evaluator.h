@@ -189,7 +189,8 @@ class SurveyEvaluator {
  public:
   // The source (or generator) must outlive the evaluator. ValueError for an
   // unknown culture, a culture without any gold answer in the survey (the
-  // table would hold a cell that cannot be scored), runs == 0 or shuffles == 0.
+  // table would hold a cell that cannot be scored), runs or shuffles outside
+  // 1..1000.
   SurveyEvaluator(ReplySource& source, Survey survey, SurveyEvaluatorOptions options = {});
   // Asks through generator.score_options / generator.generate (whatever model,
   // adapters included, the generator runs); options.model "" records the
