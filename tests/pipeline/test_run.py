@@ -277,3 +277,32 @@ def test_quick_preset_on_smollm2(tmp_path):
         assert manifest["stages"][stage]["status"] == "done"
     assert (tmp_path / "quick/tune/joint/adapter_model.safetensors").is_file()
     assert (tmp_path / "quick/evaluate/joint/wvs_result_culture_aware_KEN_0.json").is_file()
+
+
+def test_specific_adapters_in_mixed_batches_answer_as_each_adapter_alone(finished_run, tiny_model_dir, tmp_path):
+    """evaluate/specific asks every culture in one call with its own adapter:
+    the same answers as asking each culture alone with that adapter."""
+    output, _ = finished_run
+    model = culturespa.Model(str(tiny_model_dir))
+    for code in CULTURES:
+        model.adapter_load(code, str(output / "tune/specific" / code))
+    generator = culturespa.Generator(model, culturespa.Tokenizer.from_folder(str(tiny_model_dir)),
+                                     chat_format="chatml")
+    survey = culturespa.Survey.load(json.loads((output / "config.json").read_text())["run"]["survey"])
+    mixed = culturespa.SurveyEvaluator(generator, survey, cultures=CULTURES, model="tiny", bootstrap_samples=0,
+                                       adapters={c: c for c in CULTURES})
+    mixed.evaluate(["P1"], str(tmp_path / "mixed"))
+    for code in CULTURES:
+        alone = culturespa.SurveyEvaluator(generator, survey, cultures=[code], model="tiny", bootstrap_samples=0,
+                                           adapters={"*": code})
+        alone.evaluate(["P1"], str(tmp_path / code))
+        name = f"wvs_result_culture_aware_{code}_0.json"
+        got = json.loads((tmp_path / "mixed" / name).read_text())
+        want = json.loads((tmp_path / code / name).read_text())
+        assert [a["answer"] for a in got] == [a["answer"] for a in want]
+        for a, b in zip(got, want):
+            assert a["distribution"] == pytest.approx(b["distribution"], abs=1e-5)
+        base = json.loads((output / "evaluate/base" / name).read_text())
+        assert any(a["distribution"] != pytest.approx(b["distribution"], abs=1e-7) for a, b in zip(got, base))
+    with pytest.raises(ValueError, match="not evaluated"):
+        culturespa.SurveyEvaluator(generator, survey, cultures=["USA"], adapters={"KEN": "KEN"})
