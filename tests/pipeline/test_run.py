@@ -133,6 +133,13 @@ def test_every_stage_writes_its_files(finished_run):
         manifest = evaluation.EvaluationManifest.load(str(output / "evaluate" / folder))
         assert manifest.methods == methods
         assert (output / "evaluate" / folder / "wvs_result_culture_aware_KEN_0.json").is_file()
+    # evaluate/survey.json is the survey as evaluated: the folders score with it.
+    evaluated = culturespa.Survey.load(str(output / "evaluate/survey.json"))
+    scorer = culturespa.SurveyEvaluator(None, evaluated, replies=lambda *a: [], cultures=CULTURES,
+                                        model=evaluation.EvaluationManifest.load(str(output / "evaluate/joint")).model,
+                                        bootstrap_samples=0)
+    report = scorer.score(["P1"], str(output / "evaluate/joint"))
+    assert [c.culture for c in report.rows[0].cells] == CULTURES
     manifest = json.loads((output / "manifest.json").read_text())
     assert list(manifest["stages"]) == ["generate", "filter", "answer", "contrast", "export", "tune", "evaluate"] + (
         ["report"] if "report" in manifest["stages"] else [])
