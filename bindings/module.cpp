@@ -1,6 +1,10 @@
 // culturespa._core: the private extension the Python package re-exports.
 #include "common.h"
 
+namespace culturespa::bindings {
+void register_pipeline(py::module_& m);  // bindings/pipeline/pipeline.cpp
+}  // namespace culturespa::bindings
+
 PYBIND11_MODULE(_core, m) {
   using namespace culturespa::bindings;
   m.doc() = "culturespa's C++ core (private: import culturespa instead)";
@@ -34,4 +38,5 @@ PYBIND11_MODULE(_core, m) {
   register_lora_trainer(m);
   register_survey_data(m);
   register_survey_evaluator(m);
+  register_pipeline(m);
 }

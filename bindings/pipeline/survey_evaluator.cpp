@@ -230,14 +230,16 @@ it runs); tests may give ``replies=``/``scores=`` callables instead.
 ``survey``: a Survey or the path of one. ``evaluate(methods, dir)`` asks and
 writes one result file per (method, culture, run) in the reference's format,
 resumable, and returns the EvaluationReport; ``score(methods, dir)`` scores a
-finished folder without asking.)pbdoc")
+finished folder without asking. ``adapters``: {culture code: name} of LoRA
+adapters loaded into the generator's model (``"*"``: every other prompt);
+with per-culture adapters the cultures are asked together in mixed batches.)pbdoc")
       .def(py::init([](py::object generator, const py::object& survey, py::object replies, py::object scores,
                        const std::string& protocol, std::optional<std::vector<std::string>> cultures,
                        std::size_t runs, double temperature, double top_p, std::int64_t max_new_tokens,
                        std::int64_t seed, const std::string& option_order, std::size_t shuffles,
                        std::uint64_t shuffle_seed, std::size_t examples, const std::string& model,
                        const std::string& prefix, std::size_t bootstrap_samples, std::uint64_t bootstrap_seed,
-                       double confidence) {
+                       double confidence, std::map<std::string, std::string> adapters) {
              auto out = std::make_unique<PySurveyEvaluator>();
              out->source = reply_source_from_py(std::move(generator), std::move(replies), std::move(scores));
              SurveyEvaluatorOptions o;
@@ -257,6 +259,7 @@ finished folder without asking.)pbdoc")
              o.bootstrap_samples = bootstrap_samples;
              o.bootstrap_seed = bootstrap_seed;
              o.confidence = confidence;
+             o.adapters = std::move(adapters);
              out->evaluator = std::make_unique<SurveyEvaluator>(*out->source->source, survey_argument(survey), o);
              return out;
            }),
@@ -269,7 +272,8 @@ finished folder without asking.)pbdoc")
            py::arg("shuffles") = defaults.shuffles, py::arg("shuffle_seed") = defaults.shuffle_seed,
            py::arg("examples") = defaults.examples, py::arg("model") = defaults.model,
            py::arg("prefix") = defaults.prefix, py::arg("bootstrap_samples") = defaults.bootstrap_samples,
-           py::arg("bootstrap_seed") = defaults.bootstrap_seed, py::arg("confidence") = defaults.confidence)
+           py::arg("bootstrap_seed") = defaults.bootstrap_seed, py::arg("confidence") = defaults.confidence,
+           py::arg("adapters") = defaults.adapters)
       .def_property_readonly("cultures", [](const PySurveyEvaluator& e) { return e.evaluator->cultures(); })
       .def_property_readonly("protocol",
                              [](const PySurveyEvaluator& e) {

@@ -333,7 +333,12 @@ struct Run {
     SurveyEvaluatorOptions o = c.evaluate;
     o.cultures = c.cultures;
     o.model = model_name;
-    std::vector<std::string> out;
+    // The survey as evaluated (its evaluated questions cut to
+    // questions_per_topic): what SurveyEvaluator.score needs to read the
+    // result folders again (the report).
+    fs::create_directories(path("evaluate"));
+    survey_save(s, path("evaluate/survey.json").string());
+    std::vector<std::string> out = {"evaluate/survey.json"};
     const auto p = stage_progress(PipelineStage::evaluate);
     SurveyEvaluator(*loaded.generator, s, o).evaluate(methods(c.base_methods), path("evaluate/base").string(), p);
     out.push_back("evaluate/base");

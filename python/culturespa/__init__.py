@@ -74,6 +74,13 @@ from ._core import (  # LoRA adapters and training (docs/tuning.md)
     tune_data_read,
 )
 from ._core import EvaluationMethod, EvaluationReport, SurveyEvaluator
+from ._core import (  # the whole loop as one call (docs/pipeline.md, "One command")
+    Pipeline,
+    PipelineConfig,
+    PipelineResult,
+    pipeline_config_load,
+    pipeline_config_preset,
+)
 from . import data
 
 __version__: str = _core.__version__
@@ -90,6 +97,11 @@ __getattr__ = module_getattr(__name__, {
 
 __all__ = [
     "AnswerResult",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineResult",
+    "pipeline_config_load",
+    "pipeline_config_preset",
     "LoraAdapter",
     "LoraConfig",
     "LoraTrainer",

@@ -8,7 +8,7 @@ import numpy
 import os
 import torch
 import typing
-__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'ParsedQuestion', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_from_code', 'culture_from_file_name', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_read', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_seed', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
+__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'ParsedQuestion', 'Pipeline', 'PipelineConfig', 'PipelineResult', 'PipelineStageRun', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_from_code', 'culture_from_file_name', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_read', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_config_from_json', 'pipeline_config_load', 'pipeline_config_preset', 'pipeline_config_presets', 'pipeline_config_to_json', 'pipeline_default_model_path', 'pipeline_seed', 'pipeline_stage_names', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
 class AnswerOptions:
     """
     QuestionAnswerer's settings; AnswerOptions() holds the defaults.
@@ -1785,6 +1785,156 @@ class ParsedQuestion:
         """
         The question (when parsed).
         """
+class Pipeline:
+    """
+    
+    The whole CultureSPA loop into one run folder (docs/pipeline.md, "One
+    command"): generate, filter, answer, contrast, export, tune, evaluate, report.
+    Every stage resumes; manifest.json records the config hash, versions, input
+    hashes and each stage's times and outputs; a second run on a finished folder
+    does nothing. The constructor checks the config (ValueError naming the key).
+    """
+    def __init__(self, config: PipelineConfig) -> None:
+        ...
+    def run(self, run_dir: str, from_: str = '', until: str = '', report: typing.Any = None, progress: typing.Any = None, replies: typing.Any = None, scores: typing.Any = None) -> PipelineResult:
+        """
+        Runs the stages ``from_``..``until`` (names; "" = the first / the last) into
+        ``run_dir``. ``report(run_dir)`` is the report stage (None: skipped and
+        logged). ``progress``: None, True (a bar) or a callable given a
+        ``Progress`` whose ``stage`` is the pipeline stage; Ctrl-C stops at the next
+        safe point with all finished work kept (run again to resume).
+        ``replies(prompts, seeds, sampling) -> [str]`` and ``scores(prompts,
+        labels) -> [[float]]`` replace the model in generate and answer (canned
+        replies in tests); tune and evaluate always use the model. Errors before any
+        work: an unknown stage, a folder made with another config (naming the key),
+        a missing input of the first stage run (naming the file).
+        """
+    def stage_outputs(self, stage: str) -> list[str]:
+        """
+        The outputs of a stage with this config, relative to the run folder.
+        """
+    @property
+    def config(self) -> PipelineConfig:
+        ...
+class PipelineConfig:
+    """
+    
+    Everything a pipeline run depends on, one section per stage (docs/pipeline.md,
+    "One command"): run, generate, filter, answer, contrast, export, tune (with
+    tune.joint and tune.specific), evaluate. Made from a preset
+    (``pipeline_config_preset``), a file (``pipeline_config_load``: TOML or JSON)
+    or JSON text (``pipeline_config_from_json``); ``to_json()`` writes every key.
+    """
+    def __init__(self) -> None:
+        """
+        The options structs' defaults (the reference's settings), no preset.
+        """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> typing.Any:
+        """
+        Every section with every key, as a dict.
+        """
+    def to_json(self) -> str:
+        """
+        Every section with every key, as JSON text.
+        """
+    @property
+    def cultures(self) -> list[str]:
+        """
+        [run] culture codes (empty = the paper's 18).
+        """
+    @cultures.setter
+    def cultures(self, arg0: list[str]) -> None:
+        ...
+    @property
+    def model(self) -> str:
+        """
+        [run] model: checkpoint folder ("" = the cached SmolLM2).
+        """
+    @model.setter
+    def model(self, arg0: str) -> None:
+        ...
+    @property
+    def preset(self) -> str:
+        """
+        The preset it started from ("" = none).
+        """
+    @property
+    def survey(self) -> str:
+        """
+        [run] survey folder or file ("" = the cached wvs7).
+        """
+    @survey.setter
+    def survey(self, arg0: str) -> None:
+        ...
+    @property
+    def tokenizer(self) -> str:
+        """
+        [run] tokenizer folder ("" = the model folder).
+        """
+    @tokenizer.setter
+    def tokenizer(self, arg0: str) -> None:
+        ...
+    @property
+    def topics(self) -> list[str]:
+        """
+        [run] topics to generate on (empty = all).
+        """
+    @topics.setter
+    def topics(self, arg0: list[str]) -> None:
+        ...
+class PipelineResult:
+    """
+    What Pipeline.run did.
+    """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def nothing_to_do(self) -> bool:
+        """
+        every selected stage was already done
+        """
+    @property
+    def run_dir(self) -> str:
+        ...
+    @property
+    def stages(self) -> list[PipelineStageRun]:
+        """
+        every stage, in order
+        """
+class PipelineStageRun:
+    """
+    What a run did with one stage.
+    """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def outputs(self) -> list[str]:
+        """
+        the stage's outputs, relative to the run folder
+        """
+    @property
+    def seconds(self) -> float:
+        """
+        this run's time in the stage
+        """
+    @property
+    def stage(self) -> str:
+        ...
+    @property
+    def status(self) -> str:
+        """
+        ran, skipped (done before), not selected (outside from..until) or no hook (report)
+        """
 class Prefix:
     """
     A shared prompt start whose KV cache is kept for reuse; made by Generator.prefix().
@@ -2519,9 +2669,11 @@ class SurveyEvaluator:
     ``survey``: a Survey or the path of one. ``evaluate(methods, dir)`` asks and
     writes one result file per (method, culture, run) in the reference's format,
     resumable, and returns the EvaluationReport; ``score(methods, dir)`` scores a
-    finished folder without asking.
+    finished folder without asking. ``adapters``: {culture code: name} of LoRA
+    adapters loaded into the generator's model (``"*"``: every other prompt);
+    with per-culture adapters the cultures are asked together in mixed batches.
     """
-    def __init__(self, generator: typing.Any = None, survey: typing.Any = None, *, replies: typing.Any = None, scores: typing.Any = None, protocol: str = 'scored', cultures: list[str] | None = None, runs: int = 1, temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 256, seed: int = 42, option_order: str = 'original', shuffles: int = 1, shuffle_seed: int = 0, examples: int = 5, model: str = '', prefix: str = 'wvs_result', bootstrap_samples: int = 1000, bootstrap_seed: int = 0, confidence: float = 0.95) -> None:
+    def __init__(self, generator: typing.Any = None, survey: typing.Any = None, *, replies: typing.Any = None, scores: typing.Any = None, protocol: str = 'scored', cultures: list[str] | None = None, runs: int = 1, temperature: float = 0.6, top_p: float = 0.9, max_new_tokens: int = 256, seed: int = 42, option_order: str = 'original', shuffles: int = 1, shuffle_seed: int = 0, examples: int = 5, model: str = '', prefix: str = 'wvs_result', bootstrap_samples: int = 1000, bootstrap_seed: int = 0, confidence: float = 0.95, adapters: dict[str, str] = {}) -> None:
         ...
     def evaluate(self, methods: typing.Any, dir: typing.Any, progress: typing.Any = None) -> EvaluationReport:
         """
@@ -2979,9 +3131,40 @@ def lora_trainer_presets() -> list[str]:
     """
     Names of the built-in training presets.
     """
+def pipeline_config_from_json(text: str, source: str = '<string>', preset: str = '') -> PipelineConfig:
+    """
+    pipeline_config_load's reader for a JSON text; `source` names it in errors.
+    """
+def pipeline_config_load(path: str, preset: str = '') -> PipelineConfig:
+    """
+    Reads a config file: TOML (.toml) or JSON (other names), the same schema. A
+    top-level ``preset = "NAME"`` (or ``preset``) starts from that preset. An
+    unknown section or key is a ValueError naming the file and listing the valid
+    ones; a value of the wrong type names the key, the file and (TOML) the line.
+    """
+def pipeline_config_preset(name: str) -> PipelineConfig:
+    """
+    A built-in preset: quick, demo or paper; ValueError listing them otherwise.
+    """
+def pipeline_config_presets() -> list[str]:
+    """
+    The built-in presets: quick, demo, paper.
+    """
+def pipeline_config_to_json(config: PipelineConfig) -> str:
+    """
+    Every section with every key (defaults filled in), as JSON: what the run folder's config.json holds.
+    """
+def pipeline_default_model_path() -> str:
+    """
+    Where the cached smollm2-135m-instruct lives (the model of a config whose [run] model is "").
+    """
 def pipeline_seed(seed: int, key: str, index: int) -> int:
     """
     The pipeline's seed mix of (run seed, text key, index).
+    """
+def pipeline_stage_names() -> list[str]:
+    """
+    The pipeline's stages in run order.
     """
 def prompt_build(survey: Survey, question: typing.Any, *, method: typing.Any = 'culture_aware', culture: str = '', templates: PromptTemplates | None = None, examples: int = 5) -> SurveyPrompt:
     """

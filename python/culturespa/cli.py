@@ -548,6 +548,9 @@ def _add_pipeline_commands(sub) -> None:
     from . import tune
     tune.add_parser(sub)
 
+    from . import run
+    run.add_parser(sub)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="culturespa", description=__doc__)
