@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 from ._core import (
     ComparisonReport,
@@ -159,9 +159,12 @@ def run_cli(args: argparse.Namespace) -> int:
     else:
         generator, label = generator_for(args.model, tokenizer=args.tokenizer, chat_format=args.chat_format,
                                          batch_size=args.batch_size, threads=args.threads)
-        evaluator = SurveyEvaluator(generator, survey, protocol=args.protocol, cultures=args.cultures or None,
+        adapters = load_adapters(generator.model, adapter=args.adapter, adapters_dir=args.adapters,
+                                 cultures=args.cultures)
+        cultures = args.cultures or [c for c in adapters if c != "*"] or None
+        evaluator = SurveyEvaluator(generator, survey, protocol=args.protocol, cultures=cultures,
                                     runs=args.runs, option_order=args.option_order, shuffles=args.shuffles,
-                                    model=label, bootstrap_samples=args.bootstrap)
+                                    model=label, bootstrap_samples=args.bootstrap, adapters=adapters)
         try:
             report = evaluator.evaluate(methods, args.output, progress=args.progress or None)
         except KeyboardInterrupt:
@@ -190,6 +193,39 @@ def _draw_map(report: EvaluationReport, survey: str, folder: str, path: str) -> 
         raise ValueError("--map needs a per-culture method (P1, P2, ...) among --methods")
     human, model = cultural_map.from_folder(survey_default(survey), folder, report.cultures, method=method)
     cultural_map.plot(human, model, path, title=f"Inglehart-Welzel map: people vs {report.model} ({method})")
+
+
+def load_adapters(model, *, adapter: Optional[PathLike] = None, adapters_dir: Optional[PathLike] = None,
+                  cultures: Sequence[str] = ()) -> Dict[str, str]:
+    """Loads LoRA adapters (PEFT folders) into ``model`` and returns the
+    evaluator's ``adapters`` map: ``adapter`` (culture-joint) answers every
+    prompt (``{"*": "joint"}``); ``adapters_dir`` holds one folder per culture
+    (``DIR/KEN/``, as ``culturespa tune --mode specific`` writes), each
+    culture's prompts asked with its own, in mixed batches. Cultures without
+    a folder are refused by name when ``cultures`` asks for them."""
+    if adapter is not None and adapters_dir is not None:
+        raise ValueError("give --adapter (one culture-joint adapter) or --adapters (one per culture), not both")
+    if adapter is not None:
+        model.adapter_load("joint", os.fspath(adapter))
+        return {"*": "joint"}
+    if adapters_dir is None:
+        return {}
+    folder = Path(adapters_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--adapters {folder}: no such folder (one PEFT adapter folder per culture, "
+                                f"e.g. {folder}/KEN/adapter_config.json)")
+    found = {p.name: p for p in sorted(folder.iterdir()) if (p / "adapter_config.json").is_file()}
+    if not found:
+        raise ValueError(f"--adapters {folder}: no adapter folders in it (expected {folder}/<CULTURE>/"
+                         f"adapter_config.json, as `culturespa tune --mode specific` writes)")
+    missing = [c for c in cultures if c not in found]
+    if missing:
+        raise ValueError(f"--adapters {folder} has no adapter for {', '.join(missing)} "
+                         f"(it has {', '.join(found)})")
+    chosen = {c: found[c] for c in (cultures or found)}
+    for culture, path in chosen.items():
+        model.adapter_load(culture, os.fspath(path))
+    return {culture: culture for culture in chosen}
 
 
 def _no_replies(prompts, seeds, sampling):
@@ -235,6 +271,13 @@ def add_parser(sub) -> None:
     ev.add_argument("--map", default=None, metavar="PNG",
                     help="also draw the Inglehart-Welzel map (people -> model, first per-culture method) here")
     ev.add_argument("--score-only", action="store_true", help="score --output's finished files; ask nothing")
+    ev.add_argument("--adapter", default=None, metavar="DIR",
+                    help="a PEFT LoRA adapter folder (culture-joint, `culturespa tune --mode joint`): every prompt "
+                         "is asked with it")
+    ev.add_argument("--adapters", default=None, metavar="DIR",
+                    help="one PEFT adapter folder per culture (DIR/KEN/, ..., `culturespa tune --mode specific`): "
+                         "each culture's prompts with its own adapter, in mixed batches; --cultures defaults to "
+                         "the cultures it has")
     ev.add_argument("--batch-size", type=_positive, default=16, help="sequences per forward pass (default 16)")
     ev.add_argument("--threads", type=_count, default=0, help="CPU threads (default: LibTorch's choice)")
     ev.add_argument("--progress", action="store_true", help="show a progress bar")

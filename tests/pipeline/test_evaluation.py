@@ -250,3 +250,41 @@ def test_reversed_options_measure_position_following(shared_dir, tmp_path):
     items = json.loads((tmp_path / "wvs_result_culture_aware_reversed_KEN_0.json").read_text())
     q1 = items[0]
     assert q1["answer"] == str(len(q1["option_lst"]))  # the first label shown is the last option
+
+
+def _distributions(folder, stem):
+    return [item["distribution"] for item in json.loads((folder / f"wvs_result_{stem}_0.json").read_text())]
+
+
+def test_cli_evaluates_with_a_joint_adapter_and_per_culture_adapters(tiny_model_dir, survey_file, tmp_path,
+                                                                      capsys):
+    model = culturespa.Model(tiny_model_dir)
+    adapters = tmp_path / "adapters"
+    for seed, culture in enumerate(["KEN", "DEU"]):
+        culturespa.lora_adapter_write(str(adapters / culture),
+                                      culturespa.lora_adapter_init(model, culturespa.LoraConfig(), seed=seed,
+                                                                   b_std=0.5))
+    common = ["--model", str(tiny_model_dir), "--chat-format", "chatml", "--survey", str(survey_file),
+              "--methods", "P1", "--bootstrap", "0"]
+    assert _evaluate(common + ["--cultures", "KEN", "DEU", "--output", str(tmp_path / "base")], capsys)[0] == 0
+    code, _, err = _evaluate(common + ["--adapters", str(adapters), "--output", str(tmp_path / "specific")], capsys)
+    assert code == 0, err
+    code, _, err = _evaluate(common + ["--adapter", str(adapters / "KEN"), "--cultures", "KEN",
+                                       "--output", str(tmp_path / "joint-KEN")], capsys)
+    assert code == 0, err
+    specific, base, alone = tmp_path / "specific", tmp_path / "base", tmp_path / "joint-KEN"
+    # --adapters found both cultures; each was asked with its own adapter in mixed
+    # batches: KEN's answers are those of KEN's adapter alone, and differ from the base.
+    assert sorted(p.name for p in specific.glob("wvs_result_*")) == [
+        "wvs_result_culture_aware_DEU_0.json", "wvs_result_culture_aware_KEN_0.json"]
+    for got, want in zip(_distributions(specific, "culture_aware_KEN"), _distributions(alone, "culture_aware_KEN")):
+        assert got == pytest.approx(want, abs=1e-5)
+    assert _distributions(specific, "culture_aware_KEN") != pytest.approx(
+        _distributions(base, "culture_aware_KEN"), abs=1e-5)
+    # Bad input is named.
+    code, _, err = _evaluate(common + ["--adapters", str(adapters), "--cultures", "USA",
+                                       "--output", str(tmp_path / "x")], capsys)
+    assert code != 0 and "no adapter for USA" in err and "KEN" in err
+    code, _, err = _evaluate(common + ["--adapter", str(adapters / "KEN"), "--adapters", str(adapters),
+                                       "--output", str(tmp_path / "y")], capsys)
+    assert code != 0 and "not both" in err
