@@ -604,8 +604,9 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
     if (!options.from.empty() || !stage_done(s)) work = true;
   }
   if (!work) {
-    log_info("pipeline: ", dir.string(), " is finished: every stage from ", pipeline_stage_name(stage_at(from)),
-             " to ", pipeline_stage_name(stage_at(until)), " is done; nothing to do");
+    log_info("pipeline: ", dir.string(), " is finished (stages ", pipeline_stage_name(stage_at(from)), " to ",
+             pipeline_stage_name(stage_at(until)), options.report ? "" : ", the report stage without a hook",
+             "): nothing to do");
     result.nothing_to_do = true;
     for (std::size_t s = 0; s < kStages; ++s) {
       const bool selected = s >= from && s <= until;
@@ -614,7 +615,8 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
     return result;
   }
 
-  file_write_atomic((dir / kConfig).string(), config_text);
+  if (!fs::exists(dir / kConfig) || file_read_text((dir / kConfig).string()) != config_text)
+    file_write_atomic((dir / kConfig).string(), config_text);
   const BuildInfo build = build_info();
   manifest["culturespa_version"] = build.version;
   manifest["torch_version"] = build.torch_version;

@@ -194,8 +194,6 @@ def test_kill_9_inside_a_stage_loses_no_finished_work(stage, at, finished_run, c
     for name, (mtime, data) in before.items():
         if name == "generate/questions.jsonl":
             assert after[name][1].startswith(data)
-        elif name == "config.json":  # rewritten by every run that works, to the same text
-            assert after[name][1] == data
         elif not name.startswith(stage + "/"):
             assert after[name] == (mtime, data), name
         elif Path(name).name.startswith(("answers_", "wvs_result_")):
