@@ -279,8 +279,10 @@ def test_cli_evaluates_with_a_joint_adapter_and_per_culture_adapters(tiny_model_
         "wvs_result_culture_aware_DEU_0.json", "wvs_result_culture_aware_KEN_0.json"]
     for got, want in zip(_distributions(specific, "culture_aware_KEN"), _distributions(alone, "culture_aware_KEN")):
         assert got == pytest.approx(want, abs=1e-5)
-    assert _distributions(specific, "culture_aware_KEN") != pytest.approx(
-        _distributions(base, "culture_aware_KEN"), abs=1e-5)
+    shift = max(abs(a - b) for got, want in zip(_distributions(specific, "culture_aware_KEN"),
+                                                _distributions(base, "culture_aware_KEN"))
+                for a, b in zip(got, want))
+    assert shift > 1e-3
     # Bad input is named.
     code, _, err = _evaluate(common + ["--adapters", str(adapters), "--cultures", "USA",
                                        "--output", str(tmp_path / "x")], capsys)
