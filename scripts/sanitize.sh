@@ -27,6 +27,7 @@ ROOT=$PWD
 JOBS=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 BUILD=$ROOT/build-asan
 start=$(date +%s)
+scripts/setup-deps.sh   # gcc's ASan/UBSan runtimes come with build-essential; a no-op when present
 export CCACHE_BASEDIR="$ROOT"   # objects cached under another checkout's path are reused
 # The sentencepiece source package build/ already fetched (scripts/test.sh) is
 # reused instead of downloading it again.
