@@ -174,7 +174,7 @@ SafetensorsHeader safetensors_header_parse(const char* bytes, std::size_t size,
 
 // ---------------------------------------------------------------------------
 
-struct SafetensorsFile::Mapping : MappedFile {};
+struct CULTURESPA_HIDDEN SafetensorsFile::Mapping : MappedFile {};
 
 SafetensorsFile::SafetensorsFile(const std::string& path, bool map) : path_(path) {
   mapping_ = std::make_shared<Mapping>();

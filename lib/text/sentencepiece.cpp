@@ -13,7 +13,7 @@ namespace culturespa {
 
 #if CULTURESPA_HAVE_SENTENCEPIECE
 
-struct SentencePieceModel::Impl {
+struct CULTURESPA_HIDDEN SentencePieceModel::Impl {
   sentencepiece::SentencePieceProcessor processor;
 };
 
@@ -118,7 +118,7 @@ std::string sentencepiece_train(const std::vector<std::string>& sentences,
 
 #else  // !CULTURESPA_HAVE_SENTENCEPIECE
 
-struct SentencePieceModel::Impl {};
+struct CULTURESPA_HIDDEN SentencePieceModel::Impl {};
 
 namespace {
 [[noreturn]] void unavailable() {
