@@ -146,7 +146,7 @@ std::vector<PairProblem> dataset_pair_problems(const std::vector<ContrastPair>& 
   return problems;
 }
 
-std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+CULTURESPA_API std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                            const DatasetExportOptions& options) {
   check_options(options);
   if (!build) throw ValueError("dataset export: no prompt builder given");
@@ -173,7 +173,7 @@ std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pair
   return records;
 }
 
-DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+CULTURESPA_API DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                     const std::string& dir, const DatasetExportOptions& options,
                                     ProgressCallback progress) {
   check_options(options);

@@ -1,11 +1,11 @@
 // Unit tests of the generator's pure parts (lib/generator/): option-scoring
 // planning and prefix grouping, on token ids alone (no model).
-#include <catch2/catch.hpp>
-
-#include <cmath>
-
 #include "generator/option_scoring.h"
 #include "generator/prefix_groups.h"
+
+#include "support.h"  // after the headers: LibTorch's glog CHECK would replace Catch2's
+
+#include <cmath>
 
 using namespace culturespa;
 using namespace culturespa::generator_detail;
@@ -32,25 +32,25 @@ OptionPrompt prompt_with(const std::vector<std::string>& labels, const std::vect
 TEST_CASE("one-token labels are read from one row at the answer position") {
   const OptionScorePlan plan = option_scores_plan({prompt_with({"1", "2"}, {{10}, {11}})}, 64);
   REQUIRE(plan.rows.size() == 1);
-  CHECK(plan.rows[0].tokens == std::vector<int>{1, 2, 3});
-  CHECK(plan.rows[0].positions == std::vector<int64_t>{2});
-  CHECK(plan.rows[0].targets == std::vector<std::vector<int>>{{10, 11}});
-  CHECK(plan.main_rows == std::vector<std::size_t>{0});
-  CHECK(plan.parts[0][0] == Parts{{0, 0}});
-  CHECK(plan.parts[0][1] == Parts{{0, 1}});
-  CHECK(plan.label_tokens[0] == std::vector<std::vector<int>>{{10}, {11}});
+  CHECK((plan.rows[0].tokens == std::vector<int>{1, 2, 3}));
+  CHECK((plan.rows[0].positions == std::vector<int64_t>{2}));
+  CHECK((plan.rows[0].targets == std::vector<std::vector<int>>{{10, 11}}));
+  CHECK((plan.main_rows == std::vector<std::size_t>{0}));
+  CHECK((plan.parts[0][0] == Parts{{0, 0}}));
+  CHECK((plan.parts[0][1] == Parts{{0, 1}}));
+  CHECK((plan.label_tokens[0] == std::vector<std::vector<int>>{{10}, {11}}));
 }
 
 TEST_CASE("a label extending another is read along the main row's path") {
   // "1" = [10], "10" = [10, 20], "2" = [11]: the path [10] covers all three.
   const OptionScorePlan plan = option_scores_plan({prompt_with({"1", "10", "2"}, {{10}, {10, 20}, {11}})}, 64);
   REQUIRE(plan.rows.size() == 1);
-  CHECK(plan.rows[0].tokens == std::vector<int>{1, 2, 3, 10});
-  CHECK(plan.rows[0].positions == std::vector<int64_t>{2, 3});
-  CHECK(plan.rows[0].targets == std::vector<std::vector<int>>{{10, 11}, {20}});
-  CHECK(plan.parts[0][0] == Parts{{0, 0}});
-  CHECK(plan.parts[0][1] == Parts{{0, 0}, {0, 2}});  // offset 2: the first target of position 1
-  CHECK(plan.parts[0][2] == Parts{{0, 1}});
+  CHECK((plan.rows[0].tokens == std::vector<int>{1, 2, 3, 10}));
+  CHECK((plan.rows[0].positions == std::vector<int64_t>{2, 3}));
+  CHECK((plan.rows[0].targets == std::vector<std::vector<int>>{{10, 11}, {20}}));
+  CHECK((plan.parts[0][0] == Parts{{0, 0}}));
+  CHECK((plan.parts[0][1] == Parts{{0, 0}, {0, 2}}));  // offset 2: the first target of position 1
+  CHECK((plan.parts[0][2] == Parts{{0, 1}}));
 }
 
 TEST_CASE("labels off the path get rows of their own, with the prompt's adapter") {
@@ -58,15 +58,15 @@ TEST_CASE("labels off the path get rows of their own, with the prompt's adapter"
   prompt.adapter = "culture";
   const OptionScorePlan plan = option_scores_plan({prompt, prompt_with({"x"}, {{12}})}, 64);
   REQUIRE(plan.rows.size() == 3);
-  CHECK(plan.rows[0].tokens == std::vector<int>{1, 2, 3, 10});
-  CHECK(plan.rows[1].tokens == std::vector<int>{1, 2, 3, 11});
-  CHECK(plan.rows[1].positions == std::vector<int64_t>{2, 3});
-  CHECK(plan.rows[1].targets == std::vector<std::vector<int>>{{11}, {30}});
+  CHECK((plan.rows[0].tokens == std::vector<int>{1, 2, 3, 10}));
+  CHECK((plan.rows[1].tokens == std::vector<int>{1, 2, 3, 11}));
+  CHECK((plan.rows[1].positions == std::vector<int64_t>{2, 3}));
+  CHECK((plan.rows[1].targets == std::vector<std::vector<int>>{{11}, {30}}));
   CHECK(plan.rows[0].adapter == "culture");
   CHECK(plan.rows[1].adapter == "culture");
   CHECK(plan.rows[2].adapter.empty());
-  CHECK(plan.parts[0][1] == Parts{{1, 0}, {1, 1}});
-  CHECK(plan.main_rows == std::vector<std::size_t>{0, 2});
+  CHECK((plan.parts[0][1] == Parts{{1, 0}, {1, 1}}));
+  CHECK((plan.main_rows == std::vector<std::size_t>{0, 2}));
 }
 
 TEST_CASE("planning rejects labels that cannot be scored, naming the prompt and label") {
@@ -93,7 +93,7 @@ TEST_CASE("combining sums each label's pieces and normalises over the labels") {
   CHECK(scores.allowed_mass[0] == Approx(0.95));
   CHECK(scores.probs[0][0] == Approx(0.5 / 0.95));
   CHECK(scores.argmax[0] == 0);
-  CHECK(scores.reused_tokens == std::vector<int64_t>{7});
+  CHECK((scores.reused_tokens == std::vector<int64_t>{7}));
   CHECK(scores.label_tokens == plan.label_tokens);
 }
 
@@ -103,15 +103,15 @@ TEST_CASE("prefix grouping shares the start rows have in common") {
   const std::vector<int64_t> limit{3, 3, 1};
   const auto groups = rows_group(rows, limit, true, 2, {});
   REQUIRE(groups.size() == 2);
-  CHECK(groups[0].members == std::vector<std::size_t>{0, 1});
+  CHECK((groups[0].members == std::vector<std::size_t>{0, 1}));
   CHECK(groups[0].prefix == 3);
-  CHECK(groups[1].members == std::vector<std::size_t>{2});
+  CHECK((groups[1].members == std::vector<std::size_t>{2}));
   CHECK(groups[1].prefix == 0);
 
   // Without reuse, or with different adapters, nothing is shared; rows by length.
   for (const auto& ungrouped : {rows_group(rows, limit, false, 2, {}), rows_group(rows, limit, true, 2, {"x", "y", ""})}) {
     REQUIRE(ungrouped.size() == 1);
-    CHECK(ungrouped[0].members == std::vector<std::size_t>{2, 0, 1});
+    CHECK((ungrouped[0].members == std::vector<std::size_t>{2, 0, 1}));
     CHECK(ungrouped[0].prefix == 0);
   }
   CHECK(common_prefix(a, b) == 3);

@@ -1,5 +1,4 @@
 // Cultures by the names people type, and the default survey's lookup.
-#include <catch2/catch.hpp>
 
 #include <cstdlib>
 
