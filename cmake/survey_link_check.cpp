@@ -1,7 +1,7 @@
 // Linked from the core, text and survey objects only, without LibTorch
 // (CMakeLists.txt: culturespa_survey_link_check): when any of them needs
 // LibTorch or a model-side layer, this executable fails to link. Run by ctest
-// ("survey: links without LibTorch").
+// (survey_links_without_libtorch).
 #include <iostream>
 
 #include "culturespa/core/version.h"

@@ -1,4 +1,4 @@
-# ctest "core: exported symbols are the public API": every symbol that
+# ctest core_exported_symbols_are_public_api: every symbol that
 # libculturespa.so exports (`nm -D --defined-only`) is culturespa:: API, or
 # the vtable/typeinfo of a public class, and none belongs to an internal module
 # (the namespaces and classes declared in lib/<layer>/*.h), a pimpl's Impl or
