@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "culturespa/core/error.h"
+#include "culturespa/survey/survey_data.h"
 #include "reply_source.h"
 #include "survey/answers.h"
 
@@ -20,8 +21,7 @@ struct PySurveyEvaluator {
 py::object json_loads(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
 
 Survey survey_argument(const py::object& survey) {
-  if (survey.is_none())  // $CULTURESPA_SURVEY, else the fetched WVS-7 data
-    return py::module_::import("culturespa.data").attr("survey_default")().cast<Survey>();
+  if (survey.is_none()) return survey_default();  // $CULTURESPA_SURVEY, else the fetched WVS-7 data
   return survey_from_python(survey);
 }
 
@@ -42,14 +42,6 @@ std::vector<EvaluationMethod> methods_argument(const py::object& methods) {
   }
   for (const auto& item : methods) out.push_back(method_argument(item));
   return out;
-}
-
-// A similarity matrix as the scorer's binding gives it: {"cultures", "values"}.
-py::dict matrix_dict(const SimilarityMatrix& matrix) {
-  py::dict d;
-  d["cultures"] = matrix.cultures;
-  d["values"] = matrix.values;
-  return d;
 }
 
 py::dict cell_dict(const EvaluationCell& c) {
@@ -118,8 +110,8 @@ culture_aware); its name is `name`, else "_name", else the file's stem.)pbdoc")
       .def_readonly("method", &EvaluationRow::method)
       .def_readonly("cells", &EvaluationRow::cells)
       .def_readonly("average", &EvaluationRow::average)
-      .def_property_readonly("similarity", [](const EvaluationRow& r) { return matrix_dict(r.similarity); },
-                             "The model's culture x culture matrix {'cultures', 'values'} (empty for culture_unaware).")
+      .def_readonly("similarity", &EvaluationRow::similarity,
+                    "The model's culture x culture SimilarityMatrix (empty for culture_unaware).")
       .def_readonly("similarity_rank_correlation", &EvaluationRow::similarity_rank_correlation,
                     "Spearman correlation of the model's culture matrix with the human one (NaN if none).")
       .def_readonly("same_option_share", &EvaluationRow::same_option_share,
@@ -156,8 +148,8 @@ per-topic scores. ``to_markdown()``, ``to_csv()``, ``to_json()``, ``to_dict()``.
       .def_readonly("evaluated_questions", &EvaluationReport::evaluated_questions)
       .def_readonly("skipped_ids", &EvaluationReport::skipped_ids, "Survey questions not evaluated (not asked).")
       .def_readonly("rows", &EvaluationReport::rows)
-      .def_property_readonly("human_similarity",
-                             [](const EvaluationReport& r) { return matrix_dict(r.human_similarity); })
+      .def_readonly("human_similarity", &EvaluationReport::human_similarity,
+                    "The gold answers' SimilarityMatrix over `cultures`.")
       .def_readonly("files", &EvaluationReport::files)
       .def("row", [](const EvaluationReport& r, const std::string& method) {
         for (const auto& row : r.rows)

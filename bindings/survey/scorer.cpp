@@ -101,20 +101,20 @@ py::dict culture_dict(const CultureScore& c) {
   return d;
 }
 
-py::dict matrix_dict(const SimilarityMatrix& matrix) {
+// The matrix's values as an n x n numpy array.
+py::array_t<double> matrix_values(const SimilarityMatrix& matrix) {
   const std::size_t n = matrix.cultures.size();
   py::array_t<double> values({n, n});
   auto v = values.mutable_unchecked<2>();
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t j = 0; j < n; ++j) v(i, j) = matrix.values[i][j];
   }
-  py::dict d;
-  d["cultures"] = matrix.cultures;
-  d["values"] = values;
-  return d;
+  return values;
 }
 
+// A SimilarityMatrix, or a mapping {"cultures", "values"} (e.g. a human table built by hand).
 SimilarityMatrix matrix_from_python(const py::object& o) {
+  if (py::isinstance<SimilarityMatrix>(o)) return o.cast<SimilarityMatrix>();
   SimilarityMatrix matrix;
   matrix.cultures = o["cultures"].cast<std::vector<std::string>>();
   const auto values = py::array_t<double, py::array::c_style | py::array::forcecast>(o["values"]);
@@ -196,6 +196,21 @@ void register_scorer(py::module_& m) {
       .field("counted", &QuestionResult::counted, "Answer and gold present: part of the score.")
       .done(&question_dict);
 
+  auto topic_score = ResultClass<TopicScore>(m, "TopicScore", "One topic's score within a culture's.")
+                         .field("topic", &TopicScore::topic)
+                         .field("alignment", &TopicScore::alignment, "x100; NaN when nothing counted.")
+                         .field("counts", &TopicScore::counts, "ScoreCounts of the topic.")
+                         .done();
+
+  auto similarity_matrix = ResultClass<SimilarityMatrix>(m, "SimilarityMatrix", R"pbdoc(A culture x culture matrix of
+alignment scores x100, in ``cultures`` order; NaN where two cultures share no
+question. ``values`` is an n x n numpy array; ``to_dict()`` gives
+{"cultures", "values"}.)pbdoc")
+                    .field("cultures", &SimilarityMatrix::cultures)
+                    .property("values", &matrix_values, "The n x n matrix (numpy, x100).")
+                    .done();
+  def_deprecated_items(similarity_matrix);
+
   py::class_<CultureScore>(m, "CultureScore", "One culture's score (alignment x100, counts, topics).")
       .def_readonly("culture", &CultureScore::culture)
       .def_readonly("alignment", &CultureScore::alignment)
@@ -204,7 +219,8 @@ void register_scorer(py::module_& m) {
       .def_readonly("random_baseline", &CultureScore::random_baseline)
       .def_readonly("survey_questions", &CultureScore::survey_questions)
       .def_readonly("counts", &CultureScore::counts, "ScoreCounts of the culture.")
-      .def_property_readonly("topics", &topics_dict)
+      .def_readonly("topics", &CultureScore::topics,
+                    "TopicScore per topic with replies, in the survey's topic order.")
       .def_readonly("questions", &CultureScore::questions, "QuestionResult per reply, in the run's order.")
       .def("to_dict", &culture_dict)
       .def("__repr__", [](const CultureScore& c) {
@@ -235,7 +251,7 @@ void register_scorer(py::module_& m) {
         return similarity_rank_correlation(matrix_from_python(a), matrix_from_python(b));
       },
       py::arg("a"), py::arg("b"),
-      "Spearman correlation of two similarity matrices ({'cultures', 'values'}) over culture pairs.");
+      "Spearman correlation of two SimilarityMatrix (or {'cultures', 'values'} mappings) over culture pairs.");
 
   // --- the scorer ---
   py::class_<SurveyScorer>(m, "SurveyScorer",
@@ -329,16 +345,16 @@ void register_scorer(py::module_& m) {
               py::gil_scoped_release release;
               matrix = s.culture_similarity(converted, callback);
             }
-            return matrix_dict(matrix);
+            return matrix;
           },
           py::arg("runs"), py::kw_only(), py::arg("progress") = py::none(),
-          "runs: {culture: run}. Returns {'cultures', 'values' (x100 numpy matrix)}.")
+          "runs: {culture: run}. Returns the model's SimilarityMatrix (x100).")
       .def(
           "gold_similarity",
           [](const SurveyScorer& s, std::optional<std::vector<std::string>> cultures) {
-            return matrix_dict(s.gold_similarity(cultures.value_or(std::vector<std::string>{})));
+            return s.gold_similarity(cultures.value_or(std::vector<std::string>{}));
           },
-          py::arg("cultures") = py::none());
+          py::arg("cultures") = py::none(), "The human answers' SimilarityMatrix (x100) over `cultures` (all: None).");
 }
 
 }  // namespace culturespa::bindings

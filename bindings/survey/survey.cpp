@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include "culturespa/survey/survey.h"
+#include "culturespa/survey/culture_lookup.h"
 
 namespace culturespa::bindings {
 
@@ -45,6 +46,17 @@ void register_survey(py::module_& m) {
       });
   m.def("cultures_builtin", &cultures_builtin, "The 18 cultures of the paper, in its order.");
   m.def("culture_from_code", &culture_from_code, py::arg("code"));
+  m.def("culture_country", &culture_country, py::arg("code"),
+        R"pbdoc(The country of a culture code ("KEN" -> "Kenya") for the paper's 18
+cultures and JPN; "" for any other code.)pbdoc");
+  m.def("culture_resolve", &culture_resolve, py::arg("survey"), py::arg("name"),
+        py::return_value_policy::copy,
+        R"pbdoc(The culture of ``survey`` named by its code (KEN), adjective (Kenyan) or
+country (Kenya), case-insensitive. ValueError listing the survey's cultures otherwise.
+
+Example::
+
+    culturespa.culture_resolve(survey, "kenya").code  # "KEN")pbdoc");
 
   py::class_<Question>(m, "Question", "A survey question: id, text, options, topic, zero_based.")
       .def(py::init([](std::string id, std::string text, std::vector<std::string> options,

@@ -79,6 +79,23 @@ both digests for a mismatch. Returns the destination.)pbdoc");
       py::arg("name") = "wvs7",
       R"pbdoc(The cached release as a Survey, checked against its pins. FileNotFoundError
 saying how to fetch it when missing; ValueError naming a damaged file.)pbdoc");
+  m.def(
+      "survey_default",
+      [](const py::object& path, const std::string& name) {
+        const std::string chosen =
+            path.is_none() ? std::string() : py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+        py::gil_scoped_release release;
+        return survey_default(chosen, name);
+      },
+      py::arg("path") = py::none(), py::arg("name") = "wvs7",
+      R"pbdoc(The survey a command uses: ``path`` when given, else ``$CULTURESPA_SURVEY``,
+else the cached release ``name`` (as :func:`survey_load_cached`: FileNotFoundError
+saying how to fetch it when missing; ValueError naming a damaged file).
+
+Example::
+
+    survey = culturespa.survey_default()          # the fetched WVS-7 data
+    survey = culturespa.survey_default("my.json")  # a culturespa survey file)pbdoc");
 }
 
 }  // namespace culturespa::bindings

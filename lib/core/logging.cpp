@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 
 namespace culturespa {
@@ -51,24 +52,18 @@ void log_message(LogLevel level, std::string_view message) {
   }
 }
 
-LogLevel log_level_from_name(std::string_view name) {
-  for (auto level : {LogLevel::debug, LogLevel::info, LogLevel::warning, LogLevel::error,
-                     LogLevel::off}) {
-    if (name == log_level_name(level)) return level;
-  }
-  throw ValueError("unknown log level '" + std::string(name) +
-                   "' (expected debug, info, warning, error or off)");
-}
+namespace {
 
-const char* log_level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::debug: return "debug";
-    case LogLevel::info: return "info";
-    case LogLevel::warning: return "warning";
-    case LogLevel::error: return "error";
-    case LogLevel::off: return "off";
-  }
-  return "unknown";
-}
+constexpr auto kLogLevels = enum_names<LogLevel>("log level", {{LogLevel::debug, "debug"},
+                                                              {LogLevel::info, "info"},
+                                                              {LogLevel::warning, "warning"},
+                                                              {LogLevel::error, "error"},
+                                                              {LogLevel::off, "off"}});
+
+}  // namespace
+
+LogLevel log_level_from_name(std::string_view name) { return kLogLevels.from_name(name); }
+
+const char* log_level_name(LogLevel level) { return kLogLevels.name(level); }
 
 }  // namespace culturespa

@@ -72,7 +72,7 @@ std::string key_of(const Frame* frames, int depth) {
 
 }  // namespace
 
-struct JsonConstraint::Impl {
+struct CULTURESPA_HIDDEN JsonConstraint::Impl {
   std::vector<Node> nodes;
   int root = -1;
   int vocab = 0;

@@ -235,7 +235,7 @@ bool gguf_is_file(const std::string& path) {
 
 // ---------------------------------------------------------------------------
 
-struct GgufFile::Mapping : MappedFile {};
+struct CULTURESPA_HIDDEN GgufFile::Mapping : MappedFile {};
 
 GgufFile::GgufFile(const std::string& path, bool map) : path_(path) {
   mapping_ = std::make_shared<Mapping>();

@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "culturespa/core/dir_replace.h"
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/model/safetensors.h"
 
@@ -20,7 +21,13 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char* kTargetNames[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+constexpr auto kTargetNames = enum_names<LoraTarget>("LoRA target module", {{LoraTarget::q_proj, "q_proj"},
+                                                                          {LoraTarget::k_proj, "k_proj"},
+                                                                          {LoraTarget::v_proj, "v_proj"},
+                                                                          {LoraTarget::o_proj, "o_proj"},
+                                                                          {LoraTarget::gate_proj, "gate_proj"},
+                                                                          {LoraTarget::up_proj, "up_proj"},
+                                                                          {LoraTarget::down_proj, "down_proj"}});
 constexpr const char* kTensorPrefix = "base_model.model.model.layers.";
 
 bool is_attention(LoraTarget t) { return t <= LoraTarget::o_proj; }
@@ -91,20 +98,21 @@ std::vector<LoraTarget> targets_parse(const json& value, const std::string& path
 
 }  // namespace
 
-const char* lora_target_name(LoraTarget target) { return kTargetNames[static_cast<int>(target)]; }
+const char* lora_target_name(LoraTarget target) { return kTargetNames.name(target); }
 
 LoraTarget lora_target_from_name(const std::string& name) {
-  for (const LoraTarget t : lora_targets_all())
-    if (name == lora_target_name(t)) return t;
-  throw ConfigError("LoRA target module '" + name +
-                    "' is not in the model (its linear layers: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, "
-                    "down_proj)");
+  // A ConfigError (a bad adapter_config.json), not the table's ValueError.
+  if (const auto target = kTargetNames.find(name)) return *target;
+  throw ConfigError("LoRA target module '" + name + "' is not in the model (its linear layers: " +
+                    kTargetNames.joined() + ")");
 }
 
 const std::vector<LoraTarget>& lora_targets_all() {
-  static const std::vector<LoraTarget> all{LoraTarget::q_proj,    LoraTarget::k_proj,  LoraTarget::v_proj,
-                                           LoraTarget::o_proj,    LoraTarget::gate_proj, LoraTarget::up_proj,
-                                           LoraTarget::down_proj};
+  static const std::vector<LoraTarget> all = [] {
+    std::vector<LoraTarget> out;
+    for (const auto& entry : kTargetNames.entries) out.push_back(entry.value);
+    return out;
+  }();
   return all;
 }
 

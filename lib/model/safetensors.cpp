@@ -174,7 +174,7 @@ SafetensorsHeader safetensors_header_parse(const char* bytes, std::size_t size,
 
 // ---------------------------------------------------------------------------
 
-struct SafetensorsFile::Mapping : MappedFile {};
+struct CULTURESPA_HIDDEN SafetensorsFile::Mapping : MappedFile {};
 
 SafetensorsFile::SafetensorsFile(const std::string& path, bool map) : path_(path) {
   mapping_ = std::make_shared<Mapping>();
@@ -214,7 +214,7 @@ void SafetensorsFile::release(const std::string& name) const {
 
 // ---------------------------------------------------------------------------
 
-void safetensors_write(const std::string& path,
+CULTURESPA_API void safetensors_write(const std::string& path,
                        const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   c10::InferenceMode guard;

@@ -5,6 +5,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
 #include "culturespa/survey/answer_parser.h"
@@ -13,17 +14,18 @@ namespace culturespa {
 
 using nlohmann::ordered_json;
 
-const char* answer_mode_name(AnswerMode mode) {
-  return mode == AnswerMode::sampled ? "sampled" : "scored";
-}
+namespace {
 
-AnswerMode answer_mode_from_name(const std::string& name) {
-  if (name == "sampled") return AnswerMode::sampled;
-  if (name == "scored") return AnswerMode::scored;
-  throw ValueError("unknown answer mode \"" + name + "\" (sampled, scored)");
-}
+constexpr auto kAnswerModes =
+    enum_names<AnswerMode>("answer mode", {{AnswerMode::sampled, "sampled"}, {AnswerMode::scored, "scored"}});
 
-std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options) {
+}  // namespace
+
+const char* answer_mode_name(AnswerMode mode) { return kAnswerModes.name(mode); }
+
+AnswerMode answer_mode_from_name(const std::string& name) { return kAnswerModes.from_name(name); }
+
+CULTURESPA_API std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options) {
   const std::string file = culture.empty() ? options.name + "_culture_unaware_0.json"
                                            : options.name + "_culture_aware_" + culture + "_0.json";
   return (std::filesystem::path(dir) / file).string();

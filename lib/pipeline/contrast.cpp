@@ -7,21 +7,23 @@
 #include <set>
 #include <unordered_map>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
 #include "culturespa/survey/answer_parser.h"
 
 namespace culturespa {
 
-const char* contrast_rule_name(ContrastRule rule) {
-  return rule == ContrastRule::reference ? "reference" : "distributional";
-}
+namespace {
 
-ContrastRule contrast_rule_from_name(const std::string& name) {
-  if (name == "reference") return ContrastRule::reference;
-  if (name == "distributional") return ContrastRule::distributional;
-  throw ValueError("contrast rule '" + name + "' is unknown (expected 'reference' or 'distributional')");
-}
+constexpr auto kContrastRules = enum_names<ContrastRule>(
+    "contrast rule", {{ContrastRule::reference, "reference"}, {ContrastRule::distributional, "distributional"}});
+
+}  // namespace
+
+const char* contrast_rule_name(ContrastRule rule) { return kContrastRules.name(rule); }
+
+ContrastRule contrast_rule_from_name(const std::string& name) { return kContrastRules.from_name(name); }
 
 const ContrastCultureReport& ContrastReport::culture(const std::string& code) const {
   for (const auto& c : cultures)

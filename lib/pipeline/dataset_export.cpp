@@ -7,6 +7,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
 
@@ -14,28 +15,23 @@ namespace culturespa {
 
 using nlohmann::json;
 
-const char* dataset_format_name(DatasetFormat format) {
-  switch (format) {
-    case DatasetFormat::alpaca: return "alpaca";
-    case DatasetFormat::sharegpt: return "sharegpt";
-    case DatasetFormat::culturespa: return "culturespa";
-  }
-  return "?";
-}
+namespace {
 
-DatasetFormat dataset_format_from_name(const std::string& name) {
-  for (auto f : {DatasetFormat::alpaca, DatasetFormat::sharegpt, DatasetFormat::culturespa})
-    if (name == dataset_format_name(f)) return f;
-  throw ValueError("dataset format '" + name + "' is unknown (expected alpaca, sharegpt or culturespa)");
-}
+constexpr auto kDatasetFormats = enum_names<DatasetFormat>(
+    "dataset format",
+    {{DatasetFormat::alpaca, "alpaca"}, {DatasetFormat::sharegpt, "sharegpt"}, {DatasetFormat::culturespa, "culturespa"}});
+constexpr auto kDatasetModes =
+    enum_names<DatasetMode>("dataset mode", {{DatasetMode::joint, "joint"}, {DatasetMode::specific, "specific"}});
 
-const char* dataset_mode_name(DatasetMode mode) { return mode == DatasetMode::joint ? "joint" : "specific"; }
+}  // namespace
 
-DatasetMode dataset_mode_from_name(const std::string& name) {
-  if (name == "joint") return DatasetMode::joint;
-  if (name == "specific") return DatasetMode::specific;
-  throw ValueError("dataset mode '" + name + "' is unknown (expected joint or specific)");
-}
+const char* dataset_format_name(DatasetFormat format) { return kDatasetFormats.name(format); }
+
+DatasetFormat dataset_format_from_name(const std::string& name) { return kDatasetFormats.from_name(name); }
+
+const char* dataset_mode_name(DatasetMode mode) { return kDatasetModes.name(mode); }
+
+DatasetMode dataset_mode_from_name(const std::string& name) { return kDatasetModes.from_name(name); }
 
 PromptBuilder prompt_builder_culture_aware(const PromptTemplates& templates, const std::vector<Culture>& cultures) {
   auto survey = std::make_shared<Survey>();
@@ -150,7 +146,7 @@ std::vector<PairProblem> dataset_pair_problems(const std::vector<ContrastPair>& 
   return problems;
 }
 
-std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+CULTURESPA_API std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                            const DatasetExportOptions& options) {
   check_options(options);
   if (!build) throw ValueError("dataset export: no prompt builder given");
@@ -177,7 +173,7 @@ std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pair
   return records;
 }
 
-DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+CULTURESPA_API DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                     const std::string& dir, const DatasetExportOptions& options,
                                     ProgressCallback progress) {
   check_options(options);

@@ -6,6 +6,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
 #include "culturespa/pipeline/question_filter.h"
@@ -173,12 +174,10 @@ std::string key_normalised(std::string key) {
 }  // namespace
 
 const char* reply_parse_name(ReplyParse how) {
-  switch (how) {
-    case ReplyParse::strict: return "strict";
-    case ReplyParse::tolerant: return "tolerant";
-    case ReplyParse::unparseable: return "unparseable";
-  }
-  return "unparseable";
+  static constexpr auto kReplyParses = enum_names<ReplyParse>(
+      "reply parse",
+      {{ReplyParse::strict, "strict"}, {ReplyParse::tolerant, "tolerant"}, {ReplyParse::unparseable, "unparseable"}});
+  return kReplyParses.name(how);
 }
 
 ParsedQuestion generated_question_parse(const std::string& reply) {

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "culturespa/core/error.h"
-#include "survey/json_read.h"
+#include "json_read.h"
 
 namespace culturespa {
 

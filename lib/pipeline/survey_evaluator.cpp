@@ -12,6 +12,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
 #include "culturespa/pipeline/answering.h"
@@ -151,29 +152,23 @@ std::string quoted(const std::string& text) {
 
 // --- names ------------------------------------------------------------------------------
 
-const char* evaluation_protocol_name(EvaluationProtocol protocol) {
-  return protocol == EvaluationProtocol::sampled ? "sampled" : "scored";
-}
+namespace {
 
-EvaluationProtocol evaluation_protocol_from_name(std::string_view name) {
-  if (name == "scored") return EvaluationProtocol::scored;
-  if (name == "sampled") return EvaluationProtocol::sampled;
-  throw ValueError("unknown protocol \"" + std::string(name) + "\" (scored, sampled)");
-}
+constexpr auto kProtocols = enum_names<EvaluationProtocol>(
+    "protocol", {{EvaluationProtocol::scored, "scored"}, {EvaluationProtocol::sampled, "sampled"}});
+constexpr auto kOptionOrders = enum_names<OptionOrder>(
+    "option order",
+    {{OptionOrder::original, "original"}, {OptionOrder::reversed, "reversed"}, {OptionOrder::shuffled, "shuffled"}});
 
-const char* option_order_name(OptionOrder order) {
-  switch (order) {
-    case OptionOrder::reversed: return "reversed";
-    case OptionOrder::shuffled: return "shuffled";
-    default: return "original";
-  }
-}
+}  // namespace
 
-OptionOrder option_order_from_name(std::string_view name) {
-  for (OptionOrder o : {OptionOrder::original, OptionOrder::reversed, OptionOrder::shuffled})
-    if (name == option_order_name(o)) return o;
-  throw ValueError("unknown option order \"" + std::string(name) + "\" (original, reversed, shuffled)");
-}
+const char* evaluation_protocol_name(EvaluationProtocol protocol) { return kProtocols.name(protocol); }
+
+EvaluationProtocol evaluation_protocol_from_name(std::string_view name) { return kProtocols.from_name(name); }
+
+const char* option_order_name(OptionOrder order) { return kOptionOrders.name(order); }
+
+OptionOrder option_order_from_name(std::string_view name) { return kOptionOrders.from_name(name); }
 
 EvaluationMethod evaluation_method(std::string_view name) {
   for (const auto& m : paper_methods())
@@ -871,7 +866,7 @@ std::vector<EvaluationMethod> manifest_methods(const std::string& dir, const Eva
 
 }  // namespace
 
-ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
+CULTURESPA_API ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
                                     const ScorerOptions& scoring) {
   if (dirs.size() < 2) throw ValueError("compare: give two or more evaluation folders");
   std::vector<EvaluationManifest> manifests;

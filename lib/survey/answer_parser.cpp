@@ -8,10 +8,24 @@
 #include <set>
 #include <vector>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/survey/survey.h"
 
 namespace culturespa {
+namespace {
+
+constexpr auto kParseModes =
+    enum_names<ParseMode>("parse mode", {{ParseMode::reference, "reference"}, {ParseMode::robust, "robust"}});
+constexpr auto kParseFailures = enum_names<ParseFailure>("parse failure", {{ParseFailure::none, "none"},
+                                                                           {ParseFailure::empty, "empty"},
+                                                                           {ParseFailure::no_answer, "no_answer"},
+                                                                           {ParseFailure::refusal, "refusal"},
+                                                                           {ParseFailure::ambiguous, "ambiguous"},
+                                                                           {ParseFailure::not_an_option, "not_an_option"},
+                                                                           {ParseFailure::out_of_range, "out_of_range"}});
+
+}  // namespace
 
 std::optional<int> answer_parse_reference(std::string_view reply) {
   std::size_t i = 0;
@@ -27,27 +41,12 @@ std::optional<int> answer_parse_reference(std::string_view reply) {
   return static_cast<int>(value);
 }
 
-ParseMode parse_mode_from_name(std::string_view name) {
-  if (name == "reference") return ParseMode::reference;
-  if (name == "robust") return ParseMode::robust;
-  throw ValueError("unknown parse mode '" + std::string(name) + "' (expected reference or robust)");
-}
+ParseMode parse_mode_from_name(std::string_view name) { return kParseModes.from_name(name); }
 
-const char* parse_mode_name(ParseMode mode) {
-  return mode == ParseMode::reference ? "reference" : "robust";
-}
+const char* parse_mode_name(ParseMode mode) { return kParseModes.name(mode); }
 
 const char* parse_failure_name(ParseFailure failure) {
-  switch (failure) {
-    case ParseFailure::none: return "none";
-    case ParseFailure::empty: return "empty";
-    case ParseFailure::no_answer: return "no_answer";
-    case ParseFailure::refusal: return "refusal";
-    case ParseFailure::ambiguous: return "ambiguous";
-    case ParseFailure::not_an_option: return "not_an_option";
-    case ParseFailure::out_of_range: return "out_of_range";
-  }
-  return "unknown";
+  return kParseFailures.name(failure);
 }
 
 namespace {
@@ -380,7 +379,7 @@ ParsedAnswer parse_robust(std::string_view reply, const Question& question, int 
 
 }  // namespace
 
-ParsedAnswer answer_parse(std::string_view reply, const Question& question,
+CULTURESPA_API ParsedAnswer answer_parse(std::string_view reply, const Question& question,
                           const AnswerParseOptions& options) {
   if (options.mode == ParseMode::robust) return parse_robust(reply, question, 0);
   const auto value = answer_parse_reference(reply);

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "culturespa/core/error.h"
-#include "survey/json_read.h"
+#include "json_read.h"
 
 namespace culturespa {
 

@@ -3,26 +3,21 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
-#include "survey/json_read.h"
+#include "json_read.h"
 
 namespace culturespa {
 
 namespace {
 
-struct MethodName {
-  PromptMethod method;
-  const char* name;
-};
-
-constexpr MethodName kMethodNames[] = {
-    {PromptMethod::culture_unaware, "culture_unaware"},
-    {PromptMethod::culture_aware, "culture_aware"},
-    {PromptMethod::cross_culture_thinking, "cross_culture_thinking"},
-    {PromptMethod::self_alignment, "self_alignment"},
-    {PromptMethod::culture_aware_self_alignment, "culture_aware_self_alignment"},
-    {PromptMethod::cross_culture_thinking_self_alignment, "cross_culture_thinking_self_alignment"},
-};
+constexpr auto kMethodNames = enum_names<PromptMethod>(
+    "prompt method", {{PromptMethod::culture_unaware, "culture_unaware"},
+                      {PromptMethod::culture_aware, "culture_aware"},
+                      {PromptMethod::cross_culture_thinking, "cross_culture_thinking"},
+                      {PromptMethod::self_alignment, "self_alignment"},
+                      {PromptMethod::culture_aware_self_alignment, "culture_aware_self_alignment"},
+                      {PromptMethod::cross_culture_thinking_self_alignment, "cross_culture_thinking_self_alignment"}});
 
 // The template fields with the placeholder count each must have.
 struct TemplateField {
@@ -175,26 +170,14 @@ std::string python_repr_string(const std::string& s) {
 
 // --- methods ---------------------------------------------------------------------
 
-const char* prompt_method_name(PromptMethod method) {
-  for (const auto& entry : kMethodNames) {
-    if (entry.method == method) return entry.name;
-  }
-  return "unknown";
-}
+const char* prompt_method_name(PromptMethod method) { return kMethodNames.name(method); }
 
-PromptMethod prompt_method_from_name(std::string_view name) {
-  std::string names;
-  for (const auto& entry : kMethodNames) {
-    if (entry.name == name) return entry.method;
-    names += (names.empty() ? "" : ", ") + std::string(entry.name);
-  }
-  throw ValueError("unknown prompt method '" + std::string(name) + "' (methods: " + names + ")");
-}
+PromptMethod prompt_method_from_name(std::string_view name) { return kMethodNames.from_name(name); }
 
 const std::vector<PromptMethod>& prompt_methods_all() {
   static const std::vector<PromptMethod> methods = [] {
     std::vector<PromptMethod> out;
-    for (const auto& entry : kMethodNames) out.push_back(entry.method);
+    for (const auto& entry : kMethodNames.entries) out.push_back(entry.value);
     return out;
   }();
   return methods;
@@ -359,7 +342,7 @@ std::string prompt_system(const Survey& survey, PromptMethod method, std::string
   throw ValueError("unknown prompt method");
 }
 
-SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
+CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
                           std::string_view culture, const PromptTemplates& templates,
                           std::size_t examples) {
   if (question.options.empty()) {
@@ -385,13 +368,13 @@ SurveyPrompt prompt_build(const Survey& survey, const Question& question, Prompt
   return prompt;
 }
 
-SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
+CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
                           std::string_view culture, const PromptTemplates& templates,
                           std::size_t examples) {
   return prompt_build(survey, survey.question(question_id), method, culture, templates, examples);
 }
 
-std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
+CULTURESPA_API std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
                                            std::string_view culture, const PromptTemplates& templates,
                                            std::size_t examples) {
   std::vector<SurveyPrompt> out;

@@ -145,4 +145,10 @@ Survey survey_load_cached(std::string_view name) {
   return survey_load_wvs7(dir);
 }
 
+Survey survey_default(const std::string& path, std::string_view name) {
+  if (!path.empty()) return survey_load(path);
+  if (const char* chosen = std::getenv("CULTURESPA_SURVEY"); chosen && *chosen) return survey_load(chosen);
+  return survey_load_cached(name);
+}
+
 }  // namespace culturespa

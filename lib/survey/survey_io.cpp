@@ -7,7 +7,7 @@
 
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
-#include "survey/json_read.h"
+#include "json_read.h"
 
 namespace culturespa {
 

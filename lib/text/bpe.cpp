@@ -1,5 +1,5 @@
 // The tokenizer.json engine: loading the pipeline and running BPE.
-#include "text/bpe.h"
+#include "bpe.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,6 +1,6 @@
 // The Unicode and regex helpers of the BPE engine: PCRE2 patterns, utf8proc
 // normalization, UTF-8 validation and the byte-level alphabet.
-#include "text/bpe.h"
+#include "bpe.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>

@@ -318,7 +318,7 @@ std::string known_names(Registry& r) {
 
 }  // namespace
 
-std::string chat_render(const std::string& format, const Conversation& conversation,
+CULTURESPA_API std::string chat_render(const std::string& format, const Conversation& conversation,
                         const ChatTemplateOptions& options) {
   ChatFormatFunction render;
   {
@@ -334,7 +334,7 @@ std::string chat_render(const std::string& format, const Conversation& conversat
   return render(conversation, options);
 }
 
-void chat_format_register(const std::string& name, ChatFormatFunction render,
+CULTURESPA_API void chat_format_register(const std::string& name, ChatFormatFunction render,
                           const std::vector<std::string>& template_sources) {
   if (name.empty()) throw ValueError("chat_format_register: the format name is empty");
   if (!render) throw ValueError("chat_format_register: no render function for format '" + name + "'");

@@ -13,7 +13,7 @@ namespace culturespa {
 
 #if CULTURESPA_HAVE_SENTENCEPIECE
 
-struct SentencePieceModel::Impl {
+struct CULTURESPA_HIDDEN SentencePieceModel::Impl {
   sentencepiece::SentencePieceProcessor processor;
 };
 
@@ -83,7 +83,7 @@ std::string SentencePieceModel::serialized() const {
   return impl_->processor.serialized_model_proto();
 }
 
-std::string sentencepiece_train(const std::vector<std::string>& sentences,
+CULTURESPA_API std::string sentencepiece_train(const std::vector<std::string>& sentences,
                                 const SentencePieceTrainOptions& options) {
   if (sentences.empty()) throw ValueError("sentencepiece_train: no sentences given");
   // The keyword form of Train() needs only the public headers (the
@@ -118,7 +118,7 @@ std::string sentencepiece_train(const std::vector<std::string>& sentences,
 
 #else  // !CULTURESPA_HAVE_SENTENCEPIECE
 
-struct SentencePieceModel::Impl {};
+struct CULTURESPA_HIDDEN SentencePieceModel::Impl {};
 
 namespace {
 [[noreturn]] void unavailable() {
@@ -150,7 +150,7 @@ bool SentencePieceModel::is_control(int) const { unavailable(); }
 bool SentencePieceModel::is_unknown(int) const { unavailable(); }
 float SentencePieceModel::score(int) const { unavailable(); }
 std::string SentencePieceModel::serialized() const { unavailable(); }
-std::string sentencepiece_train(const std::vector<std::string>&, const SentencePieceTrainOptions&) {
+CULTURESPA_API std::string sentencepiece_train(const std::vector<std::string>&, const SentencePieceTrainOptions&) {
   unavailable();
 }
 

@@ -10,7 +10,7 @@
 
 #include "culturespa/core/error.h"
 #include "culturespa/text/sentencepiece.h"
-#include "text/bpe.h"
+#include "bpe.h"
 
 namespace culturespa {
 
@@ -76,7 +76,7 @@ std::size_t incomplete_tail(const std::string& s) {
 
 }  // namespace
 
-struct Tokenizer::Impl {
+struct CULTURESPA_HIDDEN Tokenizer::Impl {
   std::string folder, description, chat_template;
   std::unique_ptr<BpeEngine> bpe;
   std::unique_ptr<SentencePieceModel> spm;

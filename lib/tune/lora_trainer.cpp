@@ -73,7 +73,7 @@ std::vector<std::string> lora_trainer_presets() { return {"culturespa-joint", "c
 
 // ---------------------------------------------------------------------------
 
-struct LoraTrainer::Impl {
+struct CULTURESPA_HIDDEN LoraTrainer::Impl {
   const Model& model;
   const Tokenizer& tokenizer;
   LoraTrainerOptions options;

@@ -60,7 +60,7 @@ from .survey import (
     prompt_build_all,
     question_bank_load,
 )
-from .scoring import CultureScore, ScoreReport, SurveyScorer, answer_parse
+from .scoring import CultureScore, ScoreReport, SimilarityMatrix, SurveyScorer, TopicScore, answer_parse
 from ._core import (  # LoRA adapters and training (docs/tuning.md)
     LoraAdapter,
     LoraConfig,
@@ -143,11 +143,13 @@ __all__ = [
     "QuestionFilterResult",
     "QuestionGenerator",
     "ScoreReport",
+    "SimilarityMatrix",
     "SentencePieceModel",
     "Survey",
     "SurveyPrompt",
     "SurveyEvaluator",
     "SurveyScorer",
+    "TopicScore",
     "Tokenizer",
     "__version__",
     "answer_parse",

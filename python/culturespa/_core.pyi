@@ -8,7 +8,7 @@ import numpy
 import os
 import torch
 import typing
-__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'ParsedQuestion', 'Pipeline', 'PipelineConfig', 'PipelineResult', 'PipelineStageRun', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_from_code', 'culture_from_file_name', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_read', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_config_from_json', 'pipeline_config_load', 'pipeline_config_preset', 'pipeline_config_presets', 'pipeline_config_to_json', 'pipeline_default_model_path', 'pipeline_seed', 'pipeline_stage_names', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
+__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'ParsedQuestion', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'SimilarityMatrix', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TopicScore', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_country', 'culture_from_code', 'culture_from_file_name', 'culture_resolve', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_read', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_seed', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_default', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
 class AnswerOptions:
     """
     QuestionAnswerer's settings; AnswerOptions() holds the defaults.
@@ -502,8 +502,10 @@ class CultureScore:
     def survey_questions(self) -> int:
         ...
     @property
-    def topics(self) -> dict:
-        ...
+    def topics(self) -> list[TopicScore]:
+        """
+        TopicScore per topic with replies, in the survey's topic order.
+        """
 class DatasetExportOptions:
     """
     dataset_export's settings; DatasetExportOptions() holds the defaults.
@@ -771,8 +773,10 @@ class EvaluationReport:
     def files(self) -> list[EvaluationRun]:
         ...
     @property
-    def human_similarity(self) -> dict:
-        ...
+    def human_similarity(self) -> SimilarityMatrix:
+        """
+        The gold answers' SimilarityMatrix over `cultures`.
+        """
     @property
     def model(self) -> str:
         ...
@@ -833,9 +837,9 @@ class EvaluationRow:
         Permuted-order rows: share of moved answers that kept their position.
         """
     @property
-    def similarity(self) -> dict:
+    def similarity(self) -> SimilarityMatrix:
         """
-        The model's culture x culture matrix {'cultures', 'values'} (empty for culture_unaware).
+        The model's culture x culture SimilarityMatrix (empty for culture_unaware).
         """
     @property
     def similarity_rank_correlation(self) -> float:
@@ -2488,6 +2492,29 @@ class SentencePieceModel:
     @property
     def unk_id(self) -> int:
         ...
+class SimilarityMatrix:
+    """
+    A culture x culture matrix of
+    alignment scores x100, in ``cultures`` order; NaN where two cultures share no
+    question. ``values`` is an n x n numpy array; ``to_dict()`` gives
+    {"cultures", "values"}.
+    """
+    def __getitem__(self, arg0: str) -> typing.Any:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def cultures(self) -> list[str]:
+        ...
+    @property
+    def values(self) -> numpy.ndarray:
+        """
+        The n x n matrix (numpy, x100).
+        """
 class Survey:
     """
     Survey questions, cultures, human answers, culture similarity and self-alignment example lists.
@@ -2738,12 +2765,14 @@ class SurveyScorer:
         """
         The culture a run file's name names (`_<ISO>_`), or None.
         """
-    def culture_similarity(self, runs: dict, *, progress: typing.Any = None) -> dict:
+    def culture_similarity(self, runs: dict, *, progress: typing.Any = None) -> SimilarityMatrix:
         """
-        runs: {culture: run}. Returns {'cultures', 'values' (x100 numpy matrix)}.
+        runs: {culture: run}. Returns the model's SimilarityMatrix (x100).
         """
-    def gold_similarity(self, cultures: list[str] | None = None) -> dict:
-        ...
+    def gold_similarity(self, cultures: list[str] | None = None) -> SimilarityMatrix:
+        """
+        The human answers' SimilarityMatrix (x100) over `cultures` (all: None).
+        """
     def score(self, run: typing.Any, culture: str, *, source: str = '') -> CultureScore:
         ...
     def score_cultures(self, run: typing.Any, cultures: list[str] | None = None, *, source: str = '', progress: typing.Any = None) -> ScoreReport:
@@ -2850,6 +2879,29 @@ class Tokenizer:
         ...
     @property
     def vocab_size(self) -> int:
+        ...
+class TopicScore:
+    """
+    One topic's score within a culture's.
+    """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def alignment(self) -> float:
+        """
+        x100; NaN when nothing counted.
+        """
+    @property
+    def counts(self) -> ScoreCounts:
+        """
+        ScoreCounts of the topic.
+        """
+    @property
+    def topic(self) -> str:
         ...
 class TrainExample:
     """
@@ -3008,11 +3060,25 @@ def culture_contrast(survey: Survey, culture: str, *, count: int = 3) -> tuple:
     """
     (most similar first, least similar first) culture codes, as the cross-culture prompt uses them.
     """
+def culture_country(code: str) -> str:
+    """
+    The country of a culture code ("KEN" -> "Kenya") for the paper's 18
+    cultures and JPN; "" for any other code.
+    """
 def culture_from_code(code: str) -> Culture:
     ...
 def culture_from_file_name(path: typing.Any, cultures: list[Culture] | None = None) -> str | None:
     """
     The culture code a file name names (a `_<CODE>_` or `_<Adjective>_` part), or None; among `cultures` (default: the 18 built-in ones). ValueError when it names two.
+    """
+def culture_resolve(survey: culturespa::Survey, name: str) -> Culture:
+    """
+    The culture of ``survey`` named by its code (KEN), adjective (Kenyan) or
+    country (Kenya), case-insensitive. ValueError listing the survey's cultures otherwise.
+    
+    Example::
+    
+        culturespa.culture_resolve(survey, "kenya").code  # "KEN"
     """
 def cultures_builtin() -> list[Culture]:
     """
@@ -3232,7 +3298,7 @@ def sentencepiece_train(sentences: list[str], *, vocab_size: int = 200, model_ty
     """
 def similarity_rank_correlation(a: typing.Any, b: typing.Any) -> float:
     """
-    Spearman correlation of two similarity matrices ({'cultures', 'values'}) over culture pairs.
+    Spearman correlation of two SimilarityMatrix (or {'cultures', 'values'} mappings) over culture pairs.
     """
 def spearman_correlation(x: list[float], y: list[float]) -> float:
     ...
@@ -3259,6 +3325,17 @@ def survey_data_verify(name: str = 'wvs7', dir: str = '') -> str | None:
     """
     None when every file of `dir` (default: the cached copy) matches its pinned
     SHA-256; otherwise why not (a missing file, or one with another digest).
+    """
+def survey_default(path: typing.Any = None, name: str = 'wvs7') -> Survey:
+    """
+    The survey a command uses: ``path`` when given, else ``$CULTURESPA_SURVEY``,
+    else the cached release ``name`` (as :func:`survey_load_cached`: FileNotFoundError
+    saying how to fetch it when missing; ValueError naming a damaged file).
+    
+    Example::
+    
+        survey = culturespa.survey_default()          # the fetched WVS-7 data
+        survey = culturespa.survey_default("my.json")  # a culturespa survey file
     """
 def survey_load_cached(name: str = 'wvs7') -> Survey:
     """

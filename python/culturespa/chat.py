@@ -17,21 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
-from ._core import Culture, Question, Survey, prompt_build
+# culture_resolve: a culture of a survey by code (KEN), adjective (Kenyan) or country (Kenya).
+from ._core import Culture, Question, Survey, culture_country, culture_resolve, cultures_builtin, prompt_build
 
 PathLike = Union[str, os.PathLike]
 
 # Cultures asked for beyond the paper's 18 (which are built in).
 EXTRA_CULTURES = [Culture(code="JPN", adjective="Japanese", article="a")]
 
-# Country names, so that `--culture Kenya` works as well as KEN and Kenyan.
-COUNTRY_NAMES = {
-    "USA": "United States", "CAN": "Canada", "BOL": "Bolivia", "BRA": "Brazil",
-    "GBR": "United Kingdom", "NLD": "Netherlands", "DEU": "Germany", "UKR": "Ukraine",
-    "CHN": "China", "RUS": "Russia", "IND": "India", "THA": "Thailand", "KEN": "Kenya",
-    "NGA": "Nigeria", "ETH": "Ethiopia", "ZWE": "Zimbabwe", "AUS": "Australia",
-    "NZL": "New Zealand", "JPN": "Japan",
-}
+# Country names, so that `--culture Kenya` works as well as KEN and Kenyan
+# (the table is C++'s: culture_country in culturespa/survey/culture_lookup.h).
+COUNTRY_NAMES = {c.code: culture_country(c.code) for c in [*cultures_builtin(), *EXTRA_CULTURES]}
+
 
 def _with_extra_cultures(survey: Survey) -> Survey:
     for culture in EXTRA_CULTURES:
@@ -62,19 +59,6 @@ def survey_for_chat(path: Optional[PathLike] = None) -> Survey:
     from .data import survey_default
 
     return _with_extra_cultures(survey_default(path))
-
-
-def culture_resolve(survey: Survey, name: str) -> Culture:
-    """A culture of ``survey`` by code (KEN), adjective (Kenyan) or country (Kenya),
-    case-insensitive; ValueError listing the choices otherwise."""
-    wanted = name.strip().lower()
-    for culture in survey.cultures:
-        names = {culture.code.lower(), culture.adjective.lower(),
-                 COUNTRY_NAMES.get(culture.code, "").lower()}
-        if wanted in names:
-            return culture
-    known = ", ".join(f"{c.code} ({COUNTRY_NAMES.get(c.code, c.adjective)})" for c in survey.cultures)
-    raise ValueError(f"unknown culture '{name}' (known: {known})")
 
 
 @dataclass

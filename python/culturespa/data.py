@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from . import _core
-from ._core import Survey, SurveyDataFile, SurveyDataRelease
+from ._core import SurveyDataFile, SurveyDataRelease
 
 __all__ = [
     "SURVEY_ENV",
@@ -131,6 +131,6 @@ def survey_default_path(path: Optional[PathLike] = None, name: str = "wvs7") -> 
     return os.fspath(cached)
 
 
-def survey_default(path: Optional[PathLike] = None, name: str = "wvs7") -> Survey:
-    """The Survey of :func:`survey_default_path`."""
-    return Survey.load(survey_default_path(path, name))
+# The Survey of survey_default_path: the lookup is C++'s (culturespa/survey/survey_data.h),
+# which the evaluator uses too.
+survey_default = _core.survey_default

@@ -17,7 +17,9 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 from ._core import (
     CultureScore,
     ScoreReport,
+    SimilarityMatrix,
     SurveyScorer,
+    TopicScore,
     alignment_random_baseline,
     alignment_score,
     answer_file_load,
@@ -36,7 +38,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = [
     "CultureScore",
     "ScoreReport",
+    "SimilarityMatrix",
     "SurveyScorer",
+    "TopicScore",
     "alignment_random_baseline",
     "alignment_score",
     "answer_file_load",
@@ -110,19 +114,27 @@ def topic_frame(report: ScoreReport, value: str = "alignment"):
     topics = []
     for culture in report.cultures:
         row = {}
-        for topic, scores in culture.topics.items():
-            row[topic] = scores[value]
-            if topic not in topics:
-                topics.append(topic)
+        for topic in culture.topics:
+            row[topic.topic] = topic.alignment if value == "alignment" else getattr(topic.counts, value)
+            if topic.topic not in topics:
+                topics.append(topic.topic)
         data[culture.culture] = row
     return pd.DataFrame.from_dict(data, orient="index")[topics]
 
 
-def similarity_frame(matrix: Mapping[str, object]):
-    """A similarity matrix ({'cultures', 'values'}) as a labelled DataFrame."""
+def _matrix_parts(matrix) -> tuple:
+    """(cultures, values) of a SimilarityMatrix or a {'cultures', 'values'} mapping."""
+    if isinstance(matrix, Mapping):
+        return list(matrix["cultures"]), matrix["values"]
+    return list(matrix.cultures), matrix.values
+
+
+def similarity_frame(matrix):
+    """A SimilarityMatrix (or {'cultures', 'values'}) as a labelled DataFrame."""
     import pandas as pd
 
-    return pd.DataFrame(matrix["values"], index=matrix["cultures"], columns=matrix["cultures"])
+    cultures, values = _matrix_parts(matrix)
+    return pd.DataFrame(values, index=cultures, columns=cultures)
 
 
 def plot_culture_bars(reports: Union[ScoreReport, Sequence[ScoreReport], Mapping[str, ScoreReport]],
@@ -173,15 +185,15 @@ def plot_culture_bars(reports: Union[ScoreReport, Sequence[ScoreReport], Mapping
     return fig
 
 
-def plot_similarity_heatmap(matrix: Mapping[str, object], ax=None, title: Optional[str] = None,
+def plot_similarity_heatmap(matrix, ax=None, title: Optional[str] = None,
                             cmap: str = "viridis", annotate: bool = False):
-    """A culture x culture similarity matrix ({'cultures', 'values'}, x100) as
+    """A culture x culture SimilarityMatrix (or {'cultures', 'values'}, x100) as
     a heatmap. Returns the matplotlib Figure."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    values = np.asarray(matrix["values"], dtype=float)
-    cultures = list(matrix["cultures"])
+    cultures, values = _matrix_parts(matrix)
+    values = np.asarray(values, dtype=float)
     if ax is None:
         fig, ax = plt.subplots(figsize=(0.45 * len(cultures) + 2.5, 0.45 * len(cultures) + 1.5))
     else:

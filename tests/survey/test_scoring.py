@@ -103,15 +103,16 @@ def test_per_topic_scores_use_the_same_formula(wvs, runs_dir, scorer):
     path = runs_dir / "wvs_result_culture_aware_DEU_0.json"
     items = load_items(path)
     topic_of = {}
-    for topic, scores in scorer.score(str(path), "DEU").topics.items():
-        topic_of[topic] = scores
+    for topic in scorer.score(str(path), "DEU").topics:
+        topic_of[topic.topic] = topic
     assert len(topic_of) == 13
     # Economic Values is Q106-Q111 in the README
     economic = [(q, r) for q, r in items if q in {f"Q{i}" for i in range(106, 112)}]
     expected, counted = reference_score(wvs, "DEU", economic)
-    assert topic_of["Economic Values"]["alignment"] == pytest.approx(expected, abs=1e-9)
-    assert topic_of["Economic Values"]["counted"] == counted
-    assert sum(t["answered"] for t in topic_of.values()) == 259
+    assert topic_of["Economic Values"].alignment == pytest.approx(expected, abs=1e-9)
+    assert topic_of["Economic Values"].counts.counted == counted
+    assert sum(t.counts.answered for t in topic_of.values()) == 259
+    assert topic_of["Economic Values"].to_dict()["counts"]["counted"] == counted
 
 
 def test_culture_unaware_run_against_every_culture(wvs, runs_dir, scorer):
@@ -133,7 +134,9 @@ def test_robust_mode_counts_refusals(runs_dir, scorer, wvs):
     assert score.counts.failures == {"refusal": 4}
     with pytest.warns(DeprecationWarning, match="attribute .failures"):
         assert score.counts["failures"] == {"refusal": 4}
-    assert score.topics["Ethical Values and Norms"]["failures"] == {"refusal": 4}
+    ethical = [t for t in score.topics if t.topic == "Ethical Values and Norms"]
+    assert ethical[0].counts.failures == {"refusal": 4}
+    assert score.to_dict()["topics"]["Ethical Values and Norms"]["failures"] == {"refusal": 4}
     assert math.isnan(score.ci_low)
 
 
@@ -230,8 +233,12 @@ def test_distribution_measures_against_numpy(wvs, scorer):
 
 def test_gold_similarity_reproduces_the_reference_table(wvs, scorer):
     matrix = scorer.gold_similarity()
-    assert matrix["cultures"] == CULTURES
-    values = matrix["values"]
+    assert isinstance(matrix, culturespa.SimilarityMatrix)
+    assert matrix.cultures == CULTURES
+    values = matrix.values
+    assert matrix.to_dict()["cultures"] == CULTURES
+    with pytest.warns(DeprecationWarning, match="attribute .cultures"):
+        assert matrix["cultures"] == CULTURES
     for i, a in enumerate(CULTURES):
         for j, b in enumerate(CULTURES):
             if i != j:
@@ -253,7 +260,7 @@ def _spearman(x, y):
 def test_model_similarity_and_its_rank_correlation(wvs, runs_dir, scorer):
     runs = {c: str(runs_dir / f"wvs_result_culture_aware_{c}_0.json") for c in CULTURES}
     model = scorer.culture_similarity(runs)
-    assert model["cultures"] == CULTURES
+    assert model.cultures == CULTURES
     # one entry recomputed: USA's answers as m, CHN's as g, over questions both parsed
     usa, chn = dict(load_items(runs_dir / "wvs_result_culture_aware_USA_0.json")), \
         dict(load_items(runs_dir / "wvs_result_culture_aware_CHN_0.json"))
@@ -266,13 +273,13 @@ def test_model_similarity_and_its_rank_correlation(wvs, runs_dir, scorer):
             n.append(len(wvs["questions"][q]["option_lst"]))
     m, g, n = (np.array(v, dtype=float) for v in (m, g, n))
     expected = 100 * (1 - np.linalg.norm(m - g) / np.linalg.norm(n - 1))
-    assert model["values"][0, CULTURES.index("CHN")] == pytest.approx(expected, abs=1e-9)
+    assert model.values[0, CULTURES.index("CHN")] == pytest.approx(expected, abs=1e-9)
 
     human = {"cultures": CULTURES,
              "values": np.array([[100.0 if a == b else wvs["similarity"][a][b] for b in CULTURES]
                                  for a in CULTURES])}
     upper = np.triu_indices(18, 1)
-    expected_rho = _spearman(model["values"][upper], human["values"][upper])
+    expected_rho = _spearman(model.values[upper], human["values"][upper])
     rho = scoring.similarity_rank_correlation(model, human)
     assert rho == pytest.approx(expected_rho, abs=1e-12)
     assert 0 < rho < 1

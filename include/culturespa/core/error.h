@@ -15,13 +15,14 @@
 
 #include <stdexcept>
 #include <string>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // Messages are always valid UTF-8: a message quoting bytes that are not
 // (a bad file's content) has each ill-formed byte written as \xNN, so that
 // every binding and log can show it.
-class Error : public std::runtime_error {
+class CULTURESPA_API Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what);
   explicit Error(const char* what) : Error(std::string(what)) {}
@@ -29,10 +30,10 @@ class Error : public std::runtime_error {
 
 // `text` with every byte that is not part of well-formed UTF-8 written as
 // \xNN (valid text comes back unchanged).
-std::string utf8_escape_invalid(const std::string& text);
+CULTURESPA_API std::string utf8_escape_invalid(const std::string& text);
 
 // A file or directory that is missing or cannot be read or written.
-class FileError : public Error {
+class CULTURESPA_API FileError : public Error {
  public:
   enum class Kind { not_found, io };
   FileError(Kind kind, std::string path, const std::string& what);
@@ -46,39 +47,39 @@ class FileError : public Error {
 
 // A file whose bytes do not follow its format (bad JSON, a truncated
 // safetensors file, a tokenizer.json with unknown merges, ...).
-class FormatError : public Error {
+class CULTURESPA_API FormatError : public Error {
  public:
   using Error::Error;
 };
 
 // A configuration value that is missing, invalid or unsupported.
-class ConfigError : public Error {
+class CULTURESPA_API ConfigError : public Error {
  public:
   using Error::Error;
 };
 
 // An argument that is out of range or inconsistent with the others.
-class ValueError : public Error {
+class CULTURESPA_API ValueError : public Error {
  public:
   using Error::Error;
 };
 
 // A long operation stopped because its progress callback asked it to.
-class CancelledError : public Error {
+class CULTURESPA_API CancelledError : public Error {
  public:
   using Error::Error;
 };
 
 // Throws FileError(not_found) unless `path` exists; `what` says which file
 // the caller expected ("checkpoint config", "survey questions", ...).
-void file_require_exists(const std::string& path, const std::string& what);
+CULTURESPA_API void file_require_exists(const std::string& path, const std::string& what);
 
 // Reads a whole file, throwing FileError with the path on failure.
-std::string file_read_text(const std::string& path);
+CULTURESPA_API std::string file_read_text(const std::string& path);
 
 // Writes `contents` to `path` atomically: a temporary file in the same
 // directory is written, flushed and renamed over the target, so a reader (or
 // a resumed run) never sees a half-written file.
-void file_write_atomic(const std::string& path, const std::string& contents);
+CULTURESPA_API void file_write_atomic(const std::string& path, const std::string& contents);
 
 }  // namespace culturespa

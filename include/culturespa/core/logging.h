@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -19,17 +20,17 @@ enum class LogLevel { debug = 0, info = 1, warning = 2, error = 3, off = 4 };
 using LogSink = std::function<void(LogLevel level, std::string_view message)>;
 
 // Replaces the sink; an empty function restores the default stderr sink.
-void log_set_sink(LogSink sink);
+CULTURESPA_API void log_set_sink(LogSink sink);
 // Messages below `level` are dropped before formatting reaches the sink.
-void log_set_level(LogLevel level);
-LogLevel log_level();
-bool log_enabled(LogLevel level);
+CULTURESPA_API void log_set_level(LogLevel level);
+CULTURESPA_API LogLevel log_level();
+CULTURESPA_API bool log_enabled(LogLevel level);
 
-void log_message(LogLevel level, std::string_view message);
+CULTURESPA_API void log_message(LogLevel level, std::string_view message);
 
 // "debug", "info", "warning", "error", "off"; throws ValueError otherwise.
-LogLevel log_level_from_name(std::string_view name);
-const char* log_level_name(LogLevel level);
+CULTURESPA_API LogLevel log_level_from_name(std::string_view name);
+CULTURESPA_API const char* log_level_name(LogLevel level);
 
 namespace detail {
 template <typename... Args>

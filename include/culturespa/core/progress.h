@@ -11,10 +11,11 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct Progress {
+struct CULTURESPA_API Progress {
   std::string stage;      // what is being done, e.g. "prefill", "contrast"
   std::size_t done = 0;   // units finished so far
   std::size_t total = 0;  // units in all (0 when unknown)
@@ -26,7 +27,7 @@ using ProgressCallback = std::function<bool(const Progress& progress)>;
 // Wraps an optional callback for a loop: reports at most every `every` units
 // (and always at the start and end), and throws CancelledError when the
 // callback returns false.
-class ProgressReporter {
+class CULTURESPA_API ProgressReporter {
  public:
   ProgressReporter(ProgressCallback callback, std::string stage, std::size_t total,
                    std::size_t every = 1);

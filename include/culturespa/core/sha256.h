@@ -3,12 +3,13 @@
 
 #include <string>
 #include <string_view>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // The SHA-256 of `bytes` as 64 lowercase hex digits.
-std::string sha256_hex(std::string_view bytes);
+CULTURESPA_API std::string sha256_hex(std::string_view bytes);
 // The SHA-256 of a file's bytes; FileError naming the file when it cannot be read.
-std::string sha256_file(const std::string& path);
+CULTURESPA_API std::string sha256_file(const std::string& path);
 
 }  // namespace culturespa

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -12,7 +13,7 @@ namespace culturespa {
 // the bytes there are ill-formed; then `*consumed` (when given) is the
 // length of the maximal ill-formed subpart (>= 1), the unit that one U+FFFD
 // replaces.
-std::size_t utf8_sequence_length(std::string_view text, std::size_t i, std::size_t* consumed = nullptr);
+CULTURESPA_API std::size_t utf8_sequence_length(std::string_view text, std::size_t i, std::size_t* consumed = nullptr);
 
 // utf8_escape_invalid (core/error.h) builds on it.
 

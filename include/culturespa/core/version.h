@@ -2,15 +2,16 @@
 #pragma once
 
 #include <string>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // The library's version, "MAJOR.MINOR.PATCH".
-const char* version();
+CULTURESPA_API const char* version();
 
 // How this copy of the library was built. Runtime facts that need LibTorch
 // (BLAS, threads, devices) are in culturespa/model/runtime.h.
-struct BuildInfo {
+struct CULTURESPA_API BuildInfo {
   std::string version;
   std::string compiler;       // e.g. "GCC 12.2.0"
   std::string build_type;     // CMake build type
@@ -19,6 +20,6 @@ struct BuildInfo {
   bool cuda = false;          // compiled against a LibTorch with CUDA
 };
 
-BuildInfo build_info();
+CULTURESPA_API BuildInfo build_info();
 
 }  // namespace culturespa

@@ -29,10 +29,11 @@
 #include "culturespa/model/model.h"
 #include "culturespa/text/conversation.h"
 #include "culturespa/text/tokenizer.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct GeneratorOptions {
+struct CULTURESPA_API GeneratorOptions {
   std::string chat_format = "";   // "" = the tokenizer's own (only needed for conversations)
   int64_t batch_size = 16;        // sequences per forward pass
   bool prefix_reuse = true;       // group prompts by a shared start and compute it once
@@ -44,9 +45,9 @@ class JsonConstraint;
 // Why a sequence ended: max_new_tokens, a stop id, a stop string, or (with
 // GenerateOptions::constraint) the constrained document being complete.
 enum class StopReason { length, stop_token, stop_string, complete };
-std::string stop_reason_name(StopReason reason);  // "length", "stop_token", "stop_string", "complete"
+CULTURESPA_API std::string stop_reason_name(StopReason reason);  // "length", "stop_token", "stop_string", "complete"
 
-struct GenerateOptions {
+struct CULTURESPA_API GenerateOptions {
   int64_t max_new_tokens = 256;
   double temperature = 0.0;         // 0 = greedy
   double top_p = 1.0;               // nucleus: smallest set of tokens with this much probability
@@ -73,7 +74,7 @@ struct GenerateOptions {
   std::vector<std::string> adapters;
 };
 
-struct GenerateResult {
+struct CULTURESPA_API GenerateResult {
   std::string text;                 // decoded new tokens (special tokens skipped), cut at a stop string
   std::vector<int> tokens;          // new token ids (a stop token is not included)
   StopReason stop_reason = StopReason::length;
@@ -87,7 +88,7 @@ struct GenerateResult {
 // the U+FFFD that ends its text, so the pieces add up to the result's text.
 using TokenCallback = std::function<void(std::size_t prompt, int token, const std::string& text)>;
 
-struct OptionScores {
+struct CULTURESPA_API OptionScores {
   std::vector<std::vector<double>> probs;     // per prompt: the labels' probabilities, normalised to sum 1
   std::vector<std::vector<double>> logprobs;  // per prompt: log P(label tokens | prompt), unnormalised
   std::vector<double> allowed_mass;           // per prompt: total probability of the labels
@@ -96,14 +97,14 @@ struct OptionScores {
   std::vector<int64_t> reused_tokens;         // per prompt: tokens read from a shared prefix's cache, not computed
 };
 
-struct ContinuationScore {
+struct CULTURESPA_API ContinuationScore {
   double logprob = 0.0;   // sum of the continuation tokens' log-probabilities
   int64_t tokens = 0;     // how many tokens were scored
 };
 
 class Prefix;
 
-class Generator {
+class CULTURESPA_API Generator {
  public:
   // The model and tokenizer must outlive the generator. ConfigError when the
   // tokenizer's vocabulary does not fit the model's.
@@ -177,7 +178,7 @@ class Generator {
 // A shared prompt start whose KV cache is computed once and reused by every
 // call given it. Prompts that do not start with its tokens use as much of it
 // as they share (possibly none).
-class Prefix {
+class CULTURESPA_API Prefix {
  public:
   const std::vector<int>& tokens() const noexcept { return tokens_; }
   int64_t capacity() const noexcept { return cache_.capacity(); }

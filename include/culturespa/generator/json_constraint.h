@@ -31,10 +31,11 @@
 #include <vector>
 
 #include "culturespa/text/tokenizer.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-class JsonConstraint {
+class CULTURESPA_API JsonConstraint {
  public:
   // The state of one sequence: the automaton's stack. Cheap to copy.
   struct State {

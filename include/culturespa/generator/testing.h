@@ -1,16 +1,6 @@
-// culturespa/generator/testing.h: a small tokenizer for tests, examples and
-// benchmarks of the generator, so that nothing needs downloading.
+// culturespa/generator/testing.h: the generator's test helpers. The small
+// test tokenizer (testing_tokenizer_write) is the text layer's
+// (culturespa/text/testing.h); this header keeps older includes working.
 #pragma once
 
-#include <string>
-
-namespace culturespa {
-
-// Writes tokenizer.json (byte-level BPE: the 256 byte symbols, a few English
-// merges, digits kept apart so "10" is two tokens) and tokenizer_config.json
-// (BOS "<s>" added, EOS "</s>", ChatML's "<|im_start|>"/"<|im_end|>" as
-// special tokens; use chat format "chatml") into `dir` (created when
-// missing). Its ids are below 272.
-void testing_tokenizer_write(const std::string& dir);
-
-}  // namespace culturespa
+#include "culturespa/text/testing.h"

@@ -12,12 +12,13 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 enum class RopeScalingType { none, linear, llama3 };
 
-struct RopeScaling {
+struct CULTURESPA_API RopeScaling {
   RopeScalingType type = RopeScalingType::none;
   double factor = 1.0;
   double low_freq_factor = 1.0;                 // llama3 only
@@ -25,7 +26,7 @@ struct RopeScaling {
   int64_t original_max_position_embeddings = 0;  // llama3 only
 };
 
-struct GenerationConfig {
+struct CULTURESPA_API GenerationConfig {
   std::vector<int64_t> eos_token_ids;  // from generation_config.json, else config.json
   int64_t bos_token_id = -1;           // -1: none
   int64_t pad_token_id = -1;
@@ -36,7 +37,7 @@ struct GenerationConfig {
   int64_t max_new_tokens = 0;  // 0: not given
 };
 
-struct ModelConfig {
+struct CULTURESPA_API ModelConfig {
   std::string architecture;  // "LlamaForCausalLM", ...
   std::string model_type;    // "llama", "mistral", "qwen2", "qwen3"
   int64_t vocab_size = 0;
@@ -62,9 +63,9 @@ struct ModelConfig {
 };
 
 // Reads and checks `dir`/config.json and, when present, generation_config.json.
-ModelConfig model_config_load(const std::string& dir);
+CULTURESPA_API ModelConfig model_config_load(const std::string& dir);
 
 // Parses config.json text; `path` names it in errors.
-ModelConfig model_config_parse(const std::string& text, const std::string& path);
+CULTURESPA_API ModelConfig model_config_parse(const std::string& text, const std::string& path);
 
 }  // namespace culturespa

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "culturespa/model/config.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -34,14 +35,14 @@ enum class GgufValueType : uint32_t {
   uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6,
   boolean = 7, string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12,
 };
-std::string gguf_value_type_name(GgufValueType type);  // "uint32", "string", ...
+CULTURESPA_API std::string gguf_value_type_name(GgufValueType type);  // "uint32", "string", ...
 
 // One metadata value. Scalars fill `integer` (integer and bool types),
 // `number` (every numeric type, integers converted) or `string`; arrays fill
 // the vector matching their element type (`integers` also holds bools, and
 // integer arrays fill `numbers` too). Arrays of arrays are accepted and
 // skipped (their elements are not kept).
-struct GgufValue {
+struct CULTURESPA_API GgufValue {
   GgufValueType type = GgufValueType::uint32;
   GgufValueType element_type = GgufValueType::uint32;  // arrays only
   uint64_t count = 0;                                  // arrays only: elements in the file
@@ -63,11 +64,11 @@ enum class GgmlType : uint32_t {
   IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
   IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
 };
-std::string ggml_type_name(GgmlType type);  // "Q4_1", ...
+CULTURESPA_API std::string ggml_type_name(GgmlType type);  // "Q4_1", ...
 // Whether gguf tensors of this type can be dequantised (F32, F16, BF16, Q8_0, Q4_0, Q4_1).
-bool ggml_type_dequantisable(GgmlType type);
+CULTURESPA_API bool ggml_type_dequantisable(GgmlType type);
 
-struct GgufTensorInfo {
+struct CULTURESPA_API GgufTensorInfo {
   std::string name;
   GgmlType type = GgmlType::F32;
   std::vector<int64_t> dims;   // as stored: innermost (row length) first
@@ -82,7 +83,7 @@ constexpr uint64_t gguf_max_tensors = 1'000'000;
 constexpr uint64_t gguf_max_dims = 4;
 
 // One memory-mapped GGUF file.
-class GgufFile {
+class CULTURESPA_API GgufFile {
  public:
   // FileError when it cannot be opened; FormatError naming the file and the
   // key or tensor when its content is malformed.
@@ -131,7 +132,7 @@ class GgufFile {
 
 // Dequantises `bytes` (`info.bytes` of them, laid out as `info.type`) to a
 // float32 tensor of `info.shape`. `path` names the file in errors.
-at::Tensor gguf_dequantize(const void* bytes, const GgufTensorInfo& info, const std::string& path);
+CULTURESPA_API at::Tensor gguf_dequantize(const void* bytes, const GgufTensorInfo& info, const std::string& path);
 
 // The model configuration of a llama-architecture GGUF file, as the
 // Hugging Face config.json of the same model would give it: hidden size,
@@ -140,14 +141,14 @@ at::Tensor gguf_dequantize(const void* bytes, const GgufTensorInfo& info, const 
 // tied embeddings (no output.weight), bos/eos/pad ids. ConfigError naming the
 // file and the key for another architecture, a missing key, partial rotary
 // embeddings or rope scaling.
-ModelConfig gguf_model_config(const GgufFile& file);
+CULTURESPA_API ModelConfig gguf_model_config(const GgufFile& file);
 
 // The Hugging Face LLaMA name of a GGUF tensor ("blk.3.attn_q.weight" ->
 // "model.layers.3.self_attn.q_proj.weight"); "" when it has none.
-std::string gguf_hf_tensor_name(const std::string& gguf_name);
+CULTURESPA_API std::string gguf_hf_tensor_name(const std::string& gguf_name);
 
 // Whether `path` names a GGUF file rather than a checkpoint folder: a
 // regular file whose first four bytes are "GGUF".
-bool gguf_is_file(const std::string& path);
+CULTURESPA_API bool gguf_is_file(const std::string& path);
 
 }  // namespace culturespa

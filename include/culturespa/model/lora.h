@@ -20,17 +20,18 @@
 #include <vector>
 
 #include "culturespa/model/config.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // The linear layers LoRA can adapt, by their Hugging Face module names.
 enum class LoraTarget { q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj };
-const char* lora_target_name(LoraTarget target);  // "q_proj", ...
+CULTURESPA_API const char* lora_target_name(LoraTarget target);  // "q_proj", ...
 // ConfigError naming the module and the supported ones when unknown.
-LoraTarget lora_target_from_name(const std::string& name);
-const std::vector<LoraTarget>& lora_targets_all();  // the seven, in the order above
+CULTURESPA_API LoraTarget lora_target_from_name(const std::string& name);
+CULTURESPA_API const std::vector<LoraTarget>& lora_targets_all();  // the seven, in the order above
 
-struct LoraConfig {
+struct CULTURESPA_API LoraConfig {
   int64_t r = 8;            // rank
   double alpha = 16.0;      // lora_alpha
   double dropout = 0.0;     // lora_dropout (training only)
@@ -51,12 +52,12 @@ struct LoraConfig {
 // anything culturespa cannot run as PEFT would (another peft_type, DoRA,
 // bias != "none", modules_to_save, fan_in_fan_out, a target module that is
 // not one of the seven linear layers, ...).
-LoraConfig lora_config_parse(const std::string& text, const std::string& path);
+CULTURESPA_API LoraConfig lora_config_parse(const std::string& text, const std::string& path);
 // The adapter_config.json PEFT 0.13 writes for `config` (task CAUSAL_LM).
-std::string lora_config_json(const LoraConfig& config);
+CULTURESPA_API std::string lora_config_json(const LoraConfig& config);
 
 // One adapted linear layer.
-struct LoraModule {
+struct CULTURESPA_API LoraModule {
   int64_t layer = 0;
   LoraTarget target = LoraTarget::q_proj;
   at::Tensor a;  // lora_A [r, in]
@@ -64,7 +65,7 @@ struct LoraModule {
   double scale = 1.0;
 };
 
-struct LoraAdapter {
+struct CULTURESPA_API LoraAdapter {
   LoraConfig config;
   std::vector<LoraModule> modules;  // ordered by (layer, target)
   std::string path;                 // the folder read, "" when made in memory
@@ -80,24 +81,24 @@ struct LoraAdapter {
 // the tensor for a module the model lacks, a rank that differs between the
 // config and the tensors, or an adapter made for another base (hidden size,
 // projection sizes or layer count). Tensors stay on the CPU in the file's dtype.
-LoraAdapter lora_adapter_read(const std::string& dir, const ModelConfig& model);
+CULTURESPA_API LoraAdapter lora_adapter_read(const std::string& dir, const ModelConfig& model);
 
 // The checks lora_adapter_read makes, for an adapter held in memory;
 // `source` names it in the messages.
-void lora_adapter_check(const LoraAdapter& adapter, const ModelConfig& model, const std::string& source);
+CULTURESPA_API void lora_adapter_check(const LoraAdapter& adapter, const ModelConfig& model, const std::string& source);
 
 // Writes `adapter` as a PEFT folder, atomically: the files are written into a
 // temporary folder beside `dir`, which then replaces `dir`. Tensors are
 // written in their dtype (float32 for what LoraTrainer trains).
-void lora_adapter_write(const std::string& dir, const LoraAdapter& adapter);
+CULTURESPA_API void lora_adapter_write(const std::string& dir, const LoraAdapter& adapter);
 
 // A new adapter as PEFT initialises one: A ~ kaiming_uniform(a = sqrt(5))
 // (uniform in +-1/sqrt(in)), B = 0 (so it starts as the identity), float32 on
 // the CPU, from `seed`. `b_std` > 0 draws B ~ N(0, b_std^2) instead (tests).
-LoraAdapter lora_adapter_init(const ModelConfig& model, const LoraConfig& config, uint64_t seed = 0,
+CULTURESPA_API LoraAdapter lora_adapter_init(const ModelConfig& model, const LoraConfig& config, uint64_t seed = 0,
                               double b_std = 0.0);
 
 // The PEFT tensor name of a module's A or B ("base_model.model.model.layers.3.mlp.up_proj.lora_A.weight").
-std::string lora_tensor_name(int64_t layer, LoraTarget target, bool b);
+CULTURESPA_API std::string lora_tensor_name(int64_t layer, LoraTarget target, bool b);
 
 }  // namespace culturespa

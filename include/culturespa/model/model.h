@@ -35,11 +35,13 @@
 
 #include "culturespa/core/progress.h"
 #include "culturespa/model/config.h"
+#include "culturespa/model/kv_cache.h"
 #include "culturespa/model/lora.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct ModelOptions {
+struct CULTURESPA_API ModelOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
   // Compute dtype: "float32", "float16", "bfloat16"; "" = float32 on CPU,
   // bfloat16 on CUDA. On the CPU with cpu_kernels, "bfloat16" keeps the
@@ -69,41 +71,7 @@ struct ModelOptions {
   bool mmap = true;
 };
 
-// Per-sequence keys and values of every layer, preallocated for `capacity`
-// tokens per sequence on the model's device.
-class KVCache {
- public:
-  KVCache() = default;
-
-  int64_t batch() const noexcept { return static_cast<int64_t>(lengths_.size()); }
-  int64_t capacity() const noexcept { return capacity_; }
-  // Tokens held for each sequence.
-  const std::vector<int64_t>& lengths() const noexcept { return lengths_; }
-  int64_t length(int64_t seq) const;
-
-  // Gives each sequence in `dst` the first `n_tokens` of sequence `src`
-  // (their length becomes n_tokens). ValueError when out of range.
-  void copy_prefix(int64_t src, const std::vector<int64_t>& dst, int64_t n_tokens);
-  // Keeps only the sequences `indices` (in that order; a sequence may appear
-  // twice), dropping the others: row i becomes old row indices[i].
-  void keep(const std::vector<int64_t>& indices);
-  // Shortens sequence `seq` to `n_tokens` (e.g. to re-run from a point).
-  void truncate(int64_t seq, int64_t n_tokens);
-  // Empties every sequence.
-  void clear();
-  // Bytes the cache occupies on its device.
-  int64_t bytes() const;
-
- private:
-  friend class Model;
-  // [layers, 2 (k, v), batch, kv_heads, capacity + 1, head_dim]; the last
-  // slot of each sequence absorbs the writes of padding tokens.
-  at::Tensor data_;
-  std::vector<int64_t> lengths_;
-  int64_t capacity_ = 0;
-};
-
-class Model {
+class CULTURESPA_API Model {
  public:
   // Loads `dir`; calls runtime_init(). FileError/FormatError/ConfigError name
   // the file and the field or tensor at fault.

@@ -9,10 +9,11 @@
 
 #include <string>
 #include <vector>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct RuntimeInfo {
+struct CULTURESPA_API RuntimeInfo {
   std::string torch_version;       // LibTorch the process runs
   std::string blas;                // e.g. "OpenBLAS 0.3.21 (openmp)", "reference BLAS (netlib)"
   std::string blas_library;        // resolved path of the loaded BLAS, when one is loaded
@@ -35,13 +36,13 @@ struct RuntimeInfo {
 };
 
 // Idempotent; safe to call from several threads.
-void runtime_init();
+CULTURESPA_API void runtime_init();
 
-RuntimeInfo runtime_info();
+CULTURESPA_API RuntimeInfo runtime_info();
 
 // Sets LibTorch's (and so OpenMP BLAS's) intra-op thread count; n >= 1,
 // otherwise ValueError.
-void runtime_set_num_threads(int n);
-int runtime_num_threads();
+CULTURESPA_API void runtime_set_num_threads(int n);
+CULTURESPA_API int runtime_num_threads();
 
 }  // namespace culturespa

@@ -24,10 +24,11 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct SafetensorsEntry {
+struct CULTURESPA_API SafetensorsEntry {
   std::string name;
   std::string dtype;             // as in the file: "F32", "F16", "BF16", "I64", ...
   at::ScalarType scalar_type{};  // the matching LibTorch type
@@ -36,7 +37,7 @@ struct SafetensorsEntry {
   uint64_t end = 0;
 };
 
-struct SafetensorsHeader {
+struct CULTURESPA_API SafetensorsHeader {
   std::vector<SafetensorsEntry> tensors;  // in file order of their data
   std::map<std::string, std::string> metadata;
   uint64_t data_offset = 0;  // where the data area starts in the file (8 + N)
@@ -48,16 +49,16 @@ constexpr uint64_t safetensors_max_header_bytes = 100'000'000;
 // Parses and validates the header of a whole safetensors file held in
 // `bytes` (`size` bytes; only the header is read, the data area is only
 // bounds-checked). `path` names the file in error messages.
-SafetensorsHeader safetensors_header_parse(const char* bytes, std::size_t size,
+CULTURESPA_API SafetensorsHeader safetensors_header_parse(const char* bytes, std::size_t size,
                                            const std::string& path);
 
 // Element size in bytes of a safetensors dtype name; ConfigError when unknown.
-std::size_t safetensors_dtype_size(const std::string& dtype);
+CULTURESPA_API std::size_t safetensors_dtype_size(const std::string& dtype);
 // The safetensors dtype name of a LibTorch type; ValueError when it has none.
-std::string safetensors_dtype_name(at::ScalarType type);
+CULTURESPA_API std::string safetensors_dtype_name(at::ScalarType type);
 
 // One memory-mapped safetensors file.
-class SafetensorsFile {
+class CULTURESPA_API SafetensorsFile {
  public:
   // `map` false reads the file into memory instead of mapping it
   // (ModelOptions::mmap has why).
@@ -92,7 +93,7 @@ void safetensors_write(const std::string& path,
 
 // The weights of a checkpoint folder: model.safetensors, or the shards listed
 // in model.safetensors.index.json ("weight_map": {tensor: file}).
-class SafetensorsCheckpoint {
+class CULTURESPA_API SafetensorsCheckpoint {
  public:
   explicit SafetensorsCheckpoint(const std::string& dir, bool map = true);
 

@@ -11,10 +11,11 @@
 
 #include <cstdint>
 #include <string>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct TestCheckpointOptions {
+struct CULTURESPA_API TestCheckpointOptions {
   std::string architecture = "LlamaForCausalLM";  // or MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM
   int64_t vocab_size = 256;
   int64_t hidden_size = 64;

@@ -19,6 +19,7 @@
 #include "culturespa/pipeline/stage_files.h"
 #include "culturespa/survey/prompts.h"
 #include "culturespa/survey/survey.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -26,10 +27,10 @@ enum class AnswerMode {
   sampled,  // a sampled reply per question (the reference: temperature 0.6, top-p 0.9)
   scored,   // the option distribution from option scoring; "answer" is the argmax label
 };
-const char* answer_mode_name(AnswerMode mode);
-AnswerMode answer_mode_from_name(const std::string& name);  // ValueError when unknown
+CULTURESPA_API const char* answer_mode_name(AnswerMode mode);
+CULTURESPA_API AnswerMode answer_mode_from_name(const std::string& name);  // ValueError when unknown
 
-struct AnswerOptions {
+struct CULTURESPA_API AnswerOptions {
   AnswerMode mode = AnswerMode::scored;  // default: culturespa's option scoring
   std::vector<Culture> cultures = cultures_builtin();  // the culture-aware runs (the 18 by default)
   bool unaware = true;                   // also the culture-unaware run (first)
@@ -46,7 +47,7 @@ struct AnswerOptions {
 };
 
 // What one run did.
-struct AnswerRunReport {
+struct CULTURESPA_API AnswerRunReport {
   std::string culture;   // "" for the culture-unaware run
   std::string path;      // its answer file
   bool resumed = false;  // the file existed and was kept
@@ -54,7 +55,7 @@ struct AnswerRunReport {
   std::size_t parsed = 0;  // replies the reference contrast rule reads (0..15); scored: all
 };
 
-struct AnswerResult {
+struct CULTURESPA_API AnswerResult {
   AnswerSet unaware;             // empty culture; empty answers when not run
   std::vector<AnswerSet> aware;  // in culture order
   std::vector<AnswerRunReport> runs;
@@ -64,7 +65,7 @@ struct AnswerResult {
 // the culture (code, adjective, article), the templates (hash), the reply
 // source's settings (model, chat format) and, for sampled answers,
 // temperature, top_p, max_new_tokens and seed.
-StageSettings answer_settings(const AnswerOptions& options, const std::string& culture, const ReplySource& source);
+CULTURESPA_API StageSettings answer_settings(const AnswerOptions& options, const std::string& culture, const ReplySource& source);
 
 // The answer-file path of a run ("" culture = unaware) in `dir`.
 std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options = {});
@@ -73,10 +74,10 @@ std::string answer_file_path(const std::string& dir, const std::string& culture,
 // question {"Q_id", "question", "option_lst", "class", "zero_based",
 // "answer"} plus "distribution" (and "answer" = its argmax label) for
 // scored answers. Atomic. ValueError when answers and questions differ in length.
-void answer_file_save(const std::string& path, const std::vector<Question>& questions,
+CULTURESPA_API void answer_file_save(const std::string& path, const std::vector<Question>& questions,
                       const std::vector<ModelAnswer>& answers);
 
-class QuestionAnswerer {
+class CULTURESPA_API QuestionAnswerer {
  public:
   // The source must outlive the answerer. ValueError for no runs (no
   // cultures and unaware false), a culture code given twice, or sampling

@@ -16,11 +16,12 @@
 #include "culturespa/survey/answers.h"
 #include "culturespa/survey/metrics.h"  // jensen_shannon_divergence, used by the distributional rule
 #include "culturespa/survey/survey.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // The answers of one run: culture-unaware (culture empty) or culture-aware.
-struct AnswerSet {
+struct CULTURESPA_API AnswerSet {
   std::string culture;  // culture code ("KEN"), empty for the culture-unaware run
   std::vector<ModelAnswer> answers;
 };
@@ -35,11 +36,11 @@ enum class ContrastRule {
   distributional,
 };
 
-const char* contrast_rule_name(ContrastRule rule);
+CULTURESPA_API const char* contrast_rule_name(ContrastRule rule);
 // "reference" or "distributional"; ValueError otherwise.
-ContrastRule contrast_rule_from_name(const std::string& name);
+CULTURESPA_API ContrastRule contrast_rule_from_name(const std::string& name);
 
-struct ContrastOptions {
+struct CULTURESPA_API ContrastOptions {
   ContrastRule rule = ContrastRule::reference;  // default: the reference's rule
   int min_answer = 0;                           // reference rule: valid range (default 0..15,
   int max_answer = 15;                          //   as the reference's contrast step)
@@ -48,7 +49,7 @@ struct ContrastOptions {
 };
 
 // A culture-related (question, culture) pair.
-struct ContrastPair {
+struct CULTURESPA_API ContrastPair {
   Question question;
   std::string culture;
   int aware_answer = 0;    // the kept answer: culture-aware option id (reference: as parsed)
@@ -64,7 +65,7 @@ struct ContrastPair {
 
 // The reference's tallies: questions compared, valid (both answers usable),
 // same and different answers; plus what the reference does not print.
-struct ContrastCounts {
+struct CULTURESPA_API ContrastCounts {
   std::size_t compared = 0;   // ids present on both sides
   std::size_t valid = 0;
   std::size_t same = 0;       // valid and not kept
@@ -72,7 +73,7 @@ struct ContrastCounts {
   std::size_t invalid = 0;    // compared but not valid (unparseable, out of range, bad distribution)
 };
 
-struct ContrastCultureReport {
+struct CULTURESPA_API ContrastCultureReport {
   std::string culture;
   ContrastCounts counts;
   std::map<std::string, ContrastCounts> per_topic;  // topic ("" when unknown) -> counts
@@ -80,7 +81,7 @@ struct ContrastCultureReport {
   std::vector<std::string> extra_ids;    // in this culture's set, absent from the unaware set
 };
 
-struct ContrastReport {
+struct CULTURESPA_API ContrastReport {
   ContrastRule rule = ContrastRule::reference;
   std::vector<ContrastCultureReport> cultures;             // in the order given
   ContrastCounts total;                              // all cultures together
@@ -88,12 +89,12 @@ struct ContrastReport {
   const ContrastCultureReport& culture(const std::string& code) const;  // ValueError when absent
 };
 
-struct ContrastResult {
+struct CULTURESPA_API ContrastResult {
   std::vector<ContrastPair> pairs;  // culture by culture, in unaware-set order
   ContrastReport report;
 };
 
-class ContrastDetector {
+class CULTURESPA_API ContrastDetector {
  public:
   explicit ContrastDetector(ContrastOptions options = {});
   const ContrastOptions& options() const { return options_; }

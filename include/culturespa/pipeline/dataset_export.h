@@ -14,6 +14,7 @@
 #include "culturespa/pipeline/contrast.h"
 #include "culturespa/survey/prompts.h"
 #include "culturespa/text/conversation.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -25,7 +26,7 @@ using PromptBuilder = std::function<Conversation(const Question& question, const
 // The reference's culture-aware answering prompt (survey/prompts.h:
 // PromptMethod::culture_aware with `templates`) for any of `cultures`; a
 // culture code outside them is a ValueError naming it.
-PromptBuilder prompt_builder_culture_aware(const PromptTemplates& templates = PromptTemplates::reference(),
+CULTURESPA_API PromptBuilder prompt_builder_culture_aware(const PromptTemplates& templates = PromptTemplates::reference(),
                                            const std::vector<Culture>& cultures = cultures_builtin());
 
 enum class DatasetFormat {
@@ -38,12 +39,12 @@ enum class DatasetMode {
   specific,  // one set per culture
 };
 
-const char* dataset_format_name(DatasetFormat format);
-DatasetFormat dataset_format_from_name(const std::string& name);  // ValueError when unknown
-const char* dataset_mode_name(DatasetMode mode);
-DatasetMode dataset_mode_from_name(const std::string& name);  // ValueError when unknown
+CULTURESPA_API const char* dataset_format_name(DatasetFormat format);
+CULTURESPA_API DatasetFormat dataset_format_from_name(const std::string& name);  // ValueError when unknown
+CULTURESPA_API const char* dataset_mode_name(DatasetMode mode);
+CULTURESPA_API DatasetMode dataset_mode_from_name(const std::string& name);  // ValueError when unknown
 
-struct DatasetExportOptions {
+struct CULTURESPA_API DatasetExportOptions {
   DatasetFormat format = DatasetFormat::alpaca;  // default: LLaMA-Factory's Alpaca
   DatasetMode mode = DatasetMode::joint;         // default: one set for all cultures
   // Output text: the answer label ("3"), as the reference trains; with this
@@ -61,7 +62,7 @@ struct DatasetExportOptions {
 };
 
 // One training example.
-struct DatasetRecord {
+struct CULTURESPA_API DatasetRecord {
   std::string question_id;
   std::string culture;
   std::string split;  // "train" or "validation"
@@ -74,12 +75,12 @@ struct DatasetRecord {
 // MurmurHash3's fmix64 finaliser, of "<seed>:<id>" (for the split) and
 // "<seed>:subsample:<id>" (for subsampling), mapped to [0, 1) as
 // (hash >> 11) / 2^53. Documented so that other tools can reproduce it.
-double dataset_hash_unit(const std::string& key);
-bool dataset_is_validation(const std::string& question_id, const DatasetExportOptions& options);
-bool dataset_is_sampled(const std::string& question_id, const DatasetExportOptions& options);
+CULTURESPA_API double dataset_hash_unit(const std::string& key);
+CULTURESPA_API bool dataset_is_validation(const std::string& question_id, const DatasetExportOptions& options);
+CULTURESPA_API bool dataset_is_sampled(const std::string& question_id, const DatasetExportOptions& options);
 
 // The answer text of a pair as the options say.
-std::string dataset_output_text(const ContrastPair& pair, bool answer_with_option_text);
+CULTURESPA_API std::string dataset_output_text(const ContrastPair& pair, bool answer_with_option_text);
 
 // Why a pair gives no training example: none (valid), an aware answer that
 // is not one of its question's option ids (a parse of "99" or "-1" must not
@@ -87,7 +88,7 @@ std::string dataset_output_text(const ContrastPair& pair, bool answer_with_optio
 // (question id, culture) (the first one is kept).
 enum class PairProblem { none, answer_not_an_option, duplicate };
 // The problem of each pair, in pair order.
-std::vector<PairProblem> dataset_pair_problems(const std::vector<ContrastPair>& pairs);
+CULTURESPA_API std::vector<PairProblem> dataset_pair_problems(const std::vector<ContrastPair>& pairs);
 
 // Records for `pairs` after dropping invalid and duplicate pairs
 // (dataset_pair_problems) and subsampling, in pair order. ValueError for a
@@ -96,7 +97,7 @@ std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pair
                                            const DatasetExportOptions& options = {});
 
 // What dataset_export wrote.
-struct DatasetExportSummary {
+struct CULTURESPA_API DatasetExportSummary {
   std::vector<std::string> files;                 // paths written, in order
   std::map<std::string, std::size_t> records;     // file path -> records in it
   std::size_t pairs_in = 0;                       // pairs given

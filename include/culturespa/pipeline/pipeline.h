@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "culturespa/core/export.h"
 #include "culturespa/core/progress.h"
 #include "culturespa/generator/generator.h"
 #include "culturespa/model/model.h"
@@ -42,16 +43,16 @@ namespace culturespa {
 enum class PipelineStage { generate, filter, answer, contrast, export_data, tune, evaluate, report };
 
 // "generate", "filter", "answer", "contrast", "export", "tune", "evaluate", "report", in run order.
-const std::vector<std::string>& pipeline_stage_names();
-const char* pipeline_stage_name(PipelineStage stage);
+CULTURESPA_API const std::vector<std::string>& pipeline_stage_names();
+CULTURESPA_API const char* pipeline_stage_name(PipelineStage stage);
 // ValueError listing the stage names otherwise.
-PipelineStage pipeline_stage_from_name(std::string_view name);
+CULTURESPA_API PipelineStage pipeline_stage_from_name(std::string_view name);
 
 // Everything a run depends on, one section per stage (the config file's
 // sections, docs/pipeline.md). The stage sections hold the stage classes'
 // own options structs, so their defaults (the reference's settings) apply
 // to whatever a config file leaves out.
-struct PipelineConfig {
+struct CULTURESPA_API PipelineConfig {
   std::string preset;  // the preset it started from ("" = none: the options structs' defaults)
 
   // [run]
@@ -100,8 +101,8 @@ struct PipelineConfig {
 // topics, 18 cultures, under an hour on 2 cores) and "paper" (the
 // reference's settings for an 8B model on a GPU). ValueError listing them
 // for another name.
-PipelineConfig pipeline_config_preset(const std::string& name);
-std::vector<std::string> pipeline_config_presets();
+CULTURESPA_API PipelineConfig pipeline_config_preset(const std::string& name);
+CULTURESPA_API std::vector<std::string> pipeline_config_presets();
 
 // Reads a config file: TOML (.toml, when built with toml11) or JSON (any
 // other name), the same schema. A top-level `preset = "NAME"` starts from
@@ -109,33 +110,33 @@ std::vector<std::string> pipeline_config_presets();
 // what they name. ConfigError naming the file and the key for an unknown
 // section or key (listing the valid ones), a value of the wrong type (with
 // its line in TOML) or an unknown enum name; FileError when unreadable.
-PipelineConfig pipeline_config_load(const std::string& path, const std::string& preset = "");
+CULTURESPA_API PipelineConfig pipeline_config_load(const std::string& path, const std::string& preset = "");
 // The same from a JSON text; `source` names it in errors.
-PipelineConfig pipeline_config_from_json(const std::string& text, const std::string& source = "<string>",
+CULTURESPA_API PipelineConfig pipeline_config_from_json(const std::string& text, const std::string& source = "<string>",
                                          const std::string& preset = "");
 // Every section with every key (defaults filled in), as JSON (what the run
 // folder's config.json holds; pipeline_config_from_json reads it back).
-std::string pipeline_config_to_json(const PipelineConfig& config);
+CULTURESPA_API std::string pipeline_config_to_json(const PipelineConfig& config);
 
 // <cache>/models/smollm2-135m-instruct (cache_dir(), as the Python side's
 // `culturespa model path smollm2-135m-instruct`).
-std::string pipeline_default_model_path();
+CULTURESPA_API std::string pipeline_default_model_path();
 
 // What run() did with one stage.
-struct PipelineStageRun {
+struct CULTURESPA_API PipelineStageRun {
   std::string stage;
   std::string status;   // "ran", "skipped" (done before), "not selected" (outside from..until), "no hook" (report)
   double seconds = 0;   // this run's time in the stage
   std::vector<std::string> outputs;  // relative to the run folder
 };
 
-struct PipelineResult {
+struct CULTURESPA_API PipelineResult {
   std::string run_dir;
   std::vector<PipelineStageRun> stages;  // every stage, in order
   bool nothing_to_do = false;            // every selected stage was already done
 };
 
-struct PipelineRunOptions {
+struct CULTURESPA_API PipelineRunOptions {
   std::string from;   // first stage to run ("" = the first); stages before it must have their outputs
   std::string until;  // last stage to run ("" = the last)
   // Called with the run folder as the report stage; "" outputs. Empty: the
@@ -147,7 +148,7 @@ struct PipelineRunOptions {
   ReplySource* replies = nullptr;
 };
 
-class Pipeline {
+class CULTURESPA_API Pipeline {
  public:
   // Checks the config (every stage's options, methods, cultures, tune modes)
   // without loading anything: ValueError / ConfigError naming the section

@@ -11,14 +11,15 @@
 
 #include "culturespa/core/progress.h"
 #include "culturespa/survey/survey.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // Concatenates per-topic question lists in the given order and renumbers the
 // items "Q0".."Q<n-1>", as the reference merges its 13 topic files.
-std::vector<Question> questions_merge_renumber(const std::vector<std::vector<Question>>& topics);
+CULTURESPA_API std::vector<Question> questions_merge_renumber(const std::vector<std::vector<Question>>& topics);
 
-struct QuestionFilterOptions {
+struct CULTURESPA_API QuestionFilterOptions {
   // The reference's three rules: exact duplicates (over seeds + generated),
   // bare-number options without a scale, numbered options rewritten.
   bool reference = true;  // default: on
@@ -38,7 +39,7 @@ struct QuestionFilterOptions {
 };
 
 // What one filter did.
-struct FilterStep {
+struct CULTURESPA_API FilterStep {
   std::string name;             // "exact_duplicate", "bare_number_options", ...
   std::size_t removed = 0;
   std::size_t rewritten = 0;
@@ -49,7 +50,7 @@ struct FilterStep {
   std::vector<std::string> rewritten_ids;
 };
 
-struct QuestionFilterReport {
+struct CULTURESPA_API QuestionFilterReport {
   std::size_t input = 0;
   std::size_t kept = 0;
   std::vector<FilterStep> steps;  // in the order they ran
@@ -58,12 +59,12 @@ struct QuestionFilterReport {
   const FilterStep& step(const std::string& name) const;  // ValueError when absent
 };
 
-struct QuestionFilterResult {
+struct CULTURESPA_API QuestionFilterResult {
   std::vector<Question> questions;  // kept, in input order, rewritten where a rule says so
   QuestionFilterReport report;
 };
 
-class QuestionFilter {
+class CULTURESPA_API QuestionFilter {
  public:
   explicit QuestionFilter(QuestionFilterOptions options = {});
   const QuestionFilterOptions& options() const { return options_; }

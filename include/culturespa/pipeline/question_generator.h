@@ -22,18 +22,19 @@
 #include "culturespa/pipeline/reply_source.h"
 #include "culturespa/survey/prompts.h"
 #include "culturespa/survey/survey.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // A topic to write questions on, with the seed questions its examples start from.
-struct GenerationTopic {
+struct CULTURESPA_API GenerationTopic {
   std::string name;
   std::vector<Question> seeds;
 };
 
 // The 13 WVS topics in the reference's order, each with the survey's
 // questions of that topic as seeds (the reference's "all seed" setting).
-std::vector<GenerationTopic> generation_topics_from_survey(const Survey& survey);
+CULTURESPA_API std::vector<GenerationTopic> generation_topics_from_survey(const Survey& survey);
 
 // How a reply became a question.
 enum class ReplyParse {
@@ -42,7 +43,7 @@ enum class ReplyParse {
   unparseable,   // neither
 };
 
-struct ParsedQuestion {
+struct CULTURESPA_API ParsedQuestion {
   ReplyParse how = ReplyParse::unparseable;
   std::string text;                  // when parsed
   std::vector<std::string> options;  // when parsed
@@ -55,9 +56,9 @@ struct ParsedQuestion {
 // strings (numbers in the list are taken as their text). When it fails the
 // tolerant rule is tried: `how` says which rule read the reply, and the
 // caller keeps tolerant ones only when asked to (both are counted).
-ParsedQuestion generated_question_parse(const std::string& reply);
+CULTURESPA_API ParsedQuestion generated_question_parse(const std::string& reply);
 
-struct QuestionGeneratorOptions {
+struct CULTURESPA_API QuestionGeneratorOptions {
   std::size_t questions_per_topic = 1000;  // target per topic (the reference's num_per_topic)
   std::size_t round_size = 16;             // attempts in flight at once (one batch of prompts)
   // Attempts per topic after which the topic stops short of its target
@@ -82,7 +83,7 @@ struct QuestionGeneratorOptions {
 };
 
 // One accepted question as the stage file holds it.
-struct GeneratedQuestion {
+struct CULTURESPA_API GeneratedQuestion {
   Question question;      // id "Q<n>", n counting the topic's accepted questions from 0; topic set
   std::size_t attempt = 0;  // the attempt (0-based, per topic) whose reply it is
   std::size_t round = 0;    // attempt / round_size
@@ -90,7 +91,7 @@ struct GeneratedQuestion {
   ReplyParse how = ReplyParse::strict;
 };
 
-struct GenerationTopicReport {
+struct CULTURESPA_API GenerationTopicReport {
   std::string topic;
   std::size_t target = 0;
   std::size_t resumed = 0;      // accepted questions read from the stage file
@@ -102,12 +103,12 @@ struct GenerationTopicReport {
   bool exhausted = false;       // stopped at max_attempts_per_topic short of the target
 };
 
-struct GenerationResult {
+struct CULTURESPA_API GenerationResult {
   std::vector<GeneratedQuestion> questions;  // all accepted ones, topic by topic (resumed first)
   std::vector<GenerationTopicReport> topics;
 };
 
-class QuestionGenerator {
+class CULTURESPA_API QuestionGenerator {
  public:
   // The source must outlive the generator. ValueError for a zero
   // round_size, examples < 1 or seed_examples > examples.
@@ -138,16 +139,16 @@ class QuestionGenerator {
   QuestionGeneratorOptions options_;
 };
 
-const char* reply_parse_name(ReplyParse how);  // "strict", "tolerant", "unparseable"
+CULTURESPA_API const char* reply_parse_name(ReplyParse how);  // "strict", "tolerant", "unparseable"
 
 // The generation stage file (JSONL): one accepted question a line,
 // {"topic", "Q_id", "question", "option_lst", "class", "attempt", "round",
 // "round_size", "parse", "prompt"}. A torn last line is skipped (and logged);
 // FormatError naming the file and line for any other bad line.
-std::vector<GeneratedQuestion> generated_questions_load(const std::string& path);
+CULTURESPA_API std::vector<GeneratedQuestion> generated_questions_load(const std::string& path);
 // The questions of a stage file grouped by topic in order of first
 // appearance, then merged and renumbered Q0.. as the reference merges its
 // topic files (questions_merge_renumber).
-std::vector<Question> generated_questions_merged(const std::vector<GeneratedQuestion>& questions);
+CULTURESPA_API std::vector<Question> generated_questions_merged(const std::vector<GeneratedQuestion>& questions);
 
 }  // namespace culturespa

@@ -16,10 +16,11 @@
 #include "culturespa/core/progress.h"
 #include "culturespa/generator/generator.h"
 #include "culturespa/text/conversation.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-class ReplySource {
+class CULTURESPA_API ReplySource {
  public:
   virtual ~ReplySource() = default;
   // One reply text per prompt, in order. `options.prompt_seeds` holds one
@@ -53,7 +54,7 @@ class ReplySource {
 // Generator::score_options; prompts sharing a start (one culture's system
 // prompt) have it computed once by the generator's prefix reuse. The
 // generator must outlive the source.
-class GeneratorReplySource final : public ReplySource {
+class CULTURESPA_API GeneratorReplySource final : public ReplySource {
  public:
   explicit GeneratorReplySource(const Generator& generator) : generator_(generator) {}
   std::vector<std::string> replies(const std::vector<Conversation>& prompts, const GenerateOptions& options,
@@ -76,7 +77,7 @@ class GeneratorReplySource final : public ReplySource {
 // Replies from caller-given functions (canned replies in tests, another
 // backend). An empty `score` makes option_probabilities a ConfigError. A
 // function returning the wrong number of items is a ValueError.
-class FunctionReplySource final : public ReplySource {
+class CULTURESPA_API FunctionReplySource final : public ReplySource {
  public:
   using ReplyFunction =
       std::function<std::vector<std::string>(const std::vector<Conversation>& prompts, const GenerateOptions& options)>;
@@ -99,6 +100,6 @@ class FunctionReplySource final : public ReplySource {
 // The pipeline's seeds: a 64-bit mix of a run seed, a text key (topic name,
 // culture code) and an index (attempt, question), through splitmix64, so a
 // seed depends on nothing else (not the batch, not the order of topics).
-std::uint64_t pipeline_seed(std::uint64_t seed, const std::string& key, std::uint64_t index);
+CULTURESPA_API std::uint64_t pipeline_seed(std::uint64_t seed, const std::string& key, std::uint64_t index);
 
 }  // namespace culturespa

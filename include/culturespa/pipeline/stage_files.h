@@ -14,6 +14,7 @@
 #include "culturespa/pipeline/question_filter.h"
 #include "culturespa/survey/answers.h"
 #include "culturespa/survey/survey.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -23,10 +24,10 @@ namespace culturespa {
 
 // Contrast pairs as JSONL, one pair a line (docs/pipeline.md). The loader
 // reads what the saver writes; FormatError naming the file and line otherwise.
-void contrast_pairs_save(const std::string& path, const std::vector<ContrastPair>& pairs);
-std::vector<ContrastPair> contrast_pairs_load(const std::string& path);
+CULTURESPA_API void contrast_pairs_save(const std::string& path, const std::vector<ContrastPair>& pairs);
+CULTURESPA_API std::vector<ContrastPair> contrast_pairs_load(const std::string& path);
 // The same from a text; `source` names it in errors.
-std::vector<ContrastPair> contrast_pairs_parse(const std::string& text, const std::string& source = "<string>");
+CULTURESPA_API std::vector<ContrastPair> contrast_pairs_parse(const std::string& text, const std::string& source = "<string>");
 
 // Stage settings: the options that change a stage's results (answer mode,
 // sampling temperature and seed, prompt templates, model, ...), recorded
@@ -43,7 +44,7 @@ std::vector<ContrastPair> contrast_pairs_parse(const std::string& text, const st
 // The record is ".<stage file name>.settings" beside it (JSON: {"hash",
 // "settings"}): a hidden file, so shell globs over the stage files
 // (answers/*_culture_aware_*) miss it.
-struct StageSettings {
+struct CULTURESPA_API StageSettings {
   std::vector<std::pair<std::string, std::string>> values;  // name -> value text, in set() order
   // Adds or replaces a setting. Numbers: give their shortest exact text
   // (stage_setting_number) so that equal values compare equal.
@@ -54,24 +55,24 @@ struct StageSettings {
   std::string hash() const;
 };
 // A number's shortest text that reads back to the same double ("0.6", "1e-05").
-std::string stage_setting_number(double value);
+CULTURESPA_API std::string stage_setting_number(double value);
 // "<folder>/.<name>.settings" for "<folder>/<name>".
-std::string stage_settings_path(const std::string& stage_file);
+CULTURESPA_API std::string stage_settings_path(const std::string& stage_file);
 // Writes the record atomically.
-void stage_settings_save(const std::string& stage_file, const StageSettings& settings);
+CULTURESPA_API void stage_settings_save(const std::string& stage_file, const StageSettings& settings);
 // The recorded settings; nullopt when there is no record. FormatError naming
 // the record when it is malformed.
-std::optional<StageSettings> stage_settings_load(const std::string& stage_file);
+CULTURESPA_API std::optional<StageSettings> stage_settings_load(const std::string& stage_file);
 // Before a finished stage file is kept: ValueError when it has no record, or
 // when a setting differs, naming the first such setting with both values
 // ("answers_culture_unaware_0.json was made with temperature=0.6; this run
 // has temperature=1") and `remedy` (e.g. "rerun with --overwrite to start
 // over, or write into another folder").
-void stage_settings_require(const std::string& stage_file, const StageSettings& settings,
+CULTURESPA_API void stage_settings_require(const std::string& stage_file, const StageSettings& settings,
                             const std::string& remedy);
 
 // The reports as JSON documents (docs/pipeline.md).
-std::string question_filter_report_to_json(const QuestionFilterReport& report);
-std::string contrast_report_to_json(const ContrastReport& report);
+CULTURESPA_API std::string question_filter_report_to_json(const QuestionFilterReport& report);
+CULTURESPA_API std::string contrast_report_to_json(const ContrastReport& report);
 
 }  // namespace culturespa

@@ -32,6 +32,7 @@
 #include "culturespa/survey/prompts.h"
 #include "culturespa/survey/scorer.h"
 #include "culturespa/survey/survey.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -39,9 +40,9 @@ enum class EvaluationProtocol {
   scored,   // option scoring: the answer is the most probable label, the distribution is kept
   sampled,  // the reference's protocol: sampled replies parsed by the reference rule
 };
-const char* evaluation_protocol_name(EvaluationProtocol protocol);
+CULTURESPA_API const char* evaluation_protocol_name(EvaluationProtocol protocol);
 // ValueError listing "scored", "sampled" otherwise.
-EvaluationProtocol evaluation_protocol_from_name(std::string_view name);
+CULTURESPA_API EvaluationProtocol evaluation_protocol_from_name(std::string_view name);
 
 // How the options of the asked question are ordered in the prompt. The
 // labels stay 1..n (0..n-1) in display order and each answer is mapped back
@@ -51,11 +52,11 @@ enum class OptionOrder {
   reversed,  // last option first
   shuffled,  // a seeded permutation per question and shuffle index
 };
-const char* option_order_name(OptionOrder order);
-OptionOrder option_order_from_name(std::string_view name);  // ValueError listing the names
+CULTURESPA_API const char* option_order_name(OptionOrder order);
+CULTURESPA_API OptionOrder option_order_from_name(std::string_view name);  // ValueError listing the names
 
 // One way of asking: how prompts are built and with which templates.
-struct EvaluationMethod {
+struct CULTURESPA_API EvaluationMethod {
   std::string name;  // the file-name part: "culture_aware", or a user method's name
   PromptMethod prompt = PromptMethod::culture_unaware;
   PromptTemplates templates = PromptTemplates::reference();
@@ -69,18 +70,18 @@ struct EvaluationMethod {
 // culture_aware_self_alignment, cross_culture_thinking_self_alignment) or
 // the paper's labels (P0, P1, P2, P3, P1+P3, P2+P3). ValueError listing the
 // valid names otherwise.
-EvaluationMethod evaluation_method(std::string_view name);
+CULTURESPA_API EvaluationMethod evaluation_method(std::string_view name);
 // The six names, in the paper's order (P0, P1, P2, P3, P1+P3, P2+P3).
-const std::vector<std::string>& evaluation_method_names();
+CULTURESPA_API const std::vector<std::string>& evaluation_method_names();
 // A user method from a prompt-template file of the prompts.json shape
 // (PromptTemplates::load). Its optional "_method" key names the paper method
 // whose prompt structure it follows (default culture_aware); its name is
 // `name`, else its "_name" key, else the file's stem. ConfigError naming
 // the file for a bad key, template or name (letters, digits and _ only, and
 // not one of the paper's names).
-EvaluationMethod evaluation_method_load(const std::string& path, const std::string& name = "");
+CULTURESPA_API EvaluationMethod evaluation_method_load(const std::string& path, const std::string& name = "");
 
-struct SurveyEvaluatorOptions {
+struct CULTURESPA_API SurveyEvaluatorOptions {
   EvaluationProtocol protocol = EvaluationProtocol::scored;  // scored (default) or sampled
   std::vector<std::string> cultures;  // culture codes; empty = every culture of the survey
   // Sampled protocol, the reference's settings.
@@ -110,7 +111,7 @@ struct SurveyEvaluatorOptions {
 };
 
 // One result file's run.
-struct EvaluationRun {
+struct CULTURESPA_API EvaluationRun {
   std::string method;    // the method's name (with the option-order suffix, if any)
   std::string culture;   // "" for culture_unaware
   std::size_t run = 0;
@@ -120,7 +121,7 @@ struct EvaluationRun {
 };
 
 // One method x culture cell of the table.
-struct EvaluationCell {
+struct CULTURESPA_API EvaluationCell {
   std::string culture;
   double alignment = 0;      // x100: the paper's score, mean over runs; NaN when nothing counted
   double ci_low = 0;         // 95% bootstrap interval x100 (one run: the scorer's; several: see docs)
@@ -138,7 +139,7 @@ struct EvaluationCell {
   double wasserstein_similarity = 0;
 };
 
-struct EvaluationRow {
+struct CULTURESPA_API EvaluationRow {
   std::string method;
   std::vector<EvaluationCell> cells;  // in the report's culture order
   double average = 0;                 // mean of the cells' alignment (NaN ones left out)
@@ -158,7 +159,7 @@ struct EvaluationRow {
   double average_spread = 0;  // max - min of the method's averages over its orders (first order row only); NaN otherwise
 };
 
-struct EvaluationReport {
+struct CULTURESPA_API EvaluationReport {
   std::string model;
   std::string protocol;
   std::string option_order;
@@ -177,15 +178,15 @@ struct EvaluationReport {
 // the average, and per method x culture x topic), Markdown (the paper's
 // table: methods as rows, cultures and the average as columns; then counts
 // and the per-topic table).
-std::string evaluation_report_to_json(const EvaluationReport& report);
-std::string evaluation_report_to_csv(const EvaluationReport& report);
-std::string evaluation_report_to_markdown(const EvaluationReport& report);
+CULTURESPA_API std::string evaluation_report_to_json(const EvaluationReport& report);
+CULTURESPA_API std::string evaluation_report_to_csv(const EvaluationReport& report);
+CULTURESPA_API std::string evaluation_report_to_markdown(const EvaluationReport& report);
 
 // The file of one (method, culture, run): <dir>/<prefix>_<method>[_<CULTURE>]_<run>.json.
-std::string evaluation_result_path(const std::string& dir, const std::string& method, const std::string& culture,
+CULTURESPA_API std::string evaluation_result_path(const std::string& dir, const std::string& method, const std::string& culture,
                                    std::size_t run, const std::string& prefix = "wvs_result");
 
-class SurveyEvaluator {
+class CULTURESPA_API SurveyEvaluator {
  public:
   // The source (or generator) must outlive the evaluator. ValueError for an
   // unknown culture, a culture without any gold answer in the survey (the
@@ -237,7 +238,7 @@ class SurveyEvaluator {
 // --- folders of finished evaluations -----------------------------------------
 
 // What evaluation.json of a result folder records.
-struct EvaluationManifest {
+struct CULTURESPA_API EvaluationManifest {
   std::string model;
   std::string protocol;
   std::string option_order;
@@ -249,28 +250,28 @@ struct EvaluationManifest {
   std::vector<std::string> cultures;  // culture codes
 };
 // Reads <dir>/evaluation.json; FileError when missing, FormatError naming the field.
-EvaluationManifest evaluation_manifest_load(const std::string& dir);
+CULTURESPA_API EvaluationManifest evaluation_manifest_load(const std::string& dir);
 
 // Several result folders of the same model in one table (rows: folder x
 // method), with the paired difference of every row against the first one
 // per culture and for the average (the same questions resampled for both
 // sides). ValueError naming both models when the folders hold evaluations
 // of different models, or naming a folder that lacks a culture of the first.
-struct ComparisonRow {
+struct CULTURESPA_API ComparisonRow {
   std::string label;  // "<folder>: <method>"
   EvaluationRow row;
   std::vector<PairedDifference> differences;  // per culture against the first row (empty for it)
   ConfidenceInterval average_difference;      // mean over cultures of the per-culture differences
 };
-struct ComparisonReport {
+struct CULTURESPA_API ComparisonReport {
   std::string model;
   std::vector<std::string> cultures;
   std::vector<ComparisonRow> rows;
 };
 ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
                                     const ScorerOptions& scoring = {});
-std::string comparison_report_to_json(const ComparisonReport& report);
-std::string comparison_report_to_csv(const ComparisonReport& report);
-std::string comparison_report_to_markdown(const ComparisonReport& report);
+CULTURESPA_API std::string comparison_report_to_json(const ComparisonReport& report);
+CULTURESPA_API std::string comparison_report_to_csv(const ComparisonReport& report);
+CULTURESPA_API std::string comparison_report_to_markdown(const ComparisonReport& report);
 
 }  // namespace culturespa

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -24,7 +25,7 @@ struct Question;
 // The reference release's rule: the first run of ASCII digits in the reply,
 // as an integer (nullopt when the reply has no digit). The caller applies the
 // range check of its use: 0..10 for scoring, 0..15 for contrast detection.
-std::optional<int> answer_parse_reference(std::string_view reply);
+CULTURESPA_API std::optional<int> answer_parse_reference(std::string_view reply);
 
 // The reference's range checks.
 inline constexpr int kReferenceScoringMax = 10;
@@ -43,12 +44,12 @@ enum class ParseFailure {
   out_of_range,   // reference: the first number is outside 0..max
 };
 
-struct AnswerParseOptions {
+struct CULTURESPA_API AnswerParseOptions {
   ParseMode mode = ParseMode::reference;   // which rule (see the top of this file)
   int reference_max = kReferenceScoringMax;  // reference mode keeps 0..reference_max
 };
 
-struct ParsedAnswer {
+struct CULTURESPA_API ParsedAnswer {
   std::optional<int> option;                 // the option id (reference: maybe not an option id)
   ParseFailure failure = ParseFailure::none;  // none exactly when `option` is set
   std::string message;                        // why it failed, naming the question; empty when parsed
@@ -61,9 +62,9 @@ ParsedAnswer answer_parse(std::string_view reply, const Question& question,
                           const AnswerParseOptions& options = {});
 
 // "reference" / "robust"; ValueError naming the value otherwise.
-ParseMode parse_mode_from_name(std::string_view name);
-const char* parse_mode_name(ParseMode mode);
+CULTURESPA_API ParseMode parse_mode_from_name(std::string_view name);
+CULTURESPA_API const char* parse_mode_name(ParseMode mode);
 // "none", "empty", "no_answer", "refusal", "ambiguous", "not_an_option", "out_of_range".
-const char* parse_failure_name(ParseFailure failure);
+CULTURESPA_API const char* parse_failure_name(ParseFailure failure);
 
 }  // namespace culturespa

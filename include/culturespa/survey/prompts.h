@@ -9,6 +9,7 @@
 
 #include "culturespa/survey/survey.h"
 #include "culturespa/text/conversation.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
@@ -23,17 +24,17 @@ enum class PromptMethod {
 };
 
 // "culture_unaware", "culture_aware", ...
-const char* prompt_method_name(PromptMethod method);
+CULTURESPA_API const char* prompt_method_name(PromptMethod method);
 // The inverse of prompt_method_name; ValueError listing the names when unknown.
-PromptMethod prompt_method_from_name(std::string_view name);
-const std::vector<PromptMethod>& prompt_methods_all();
+CULTURESPA_API PromptMethod prompt_method_from_name(std::string_view name);
+CULTURESPA_API const std::vector<PromptMethod>& prompt_methods_all();
 // Every method but culture_unaware needs a target culture (plain
 // self_alignment takes that culture's gold answers as its examples).
-bool prompt_method_needs_culture(PromptMethod method);
+CULTURESPA_API bool prompt_method_needs_culture(PromptMethod method);
 
 // The prompt templates, Python str.format style: each "{}" takes the next
 // argument, "{{" and "}}" are literal braces. The reference's are built in.
-struct PromptTemplates {
+struct CULTURESPA_API PromptTemplates {
   std::string answer_system_culture_unaware;         // 0 placeholders
   std::string answer_system_culture_aware;           // article, adjective
   std::string answer_system_cross_culture_thinking;  // 10, see docs/survey.md
@@ -60,13 +61,13 @@ struct PromptTemplates {
 // Formats `pattern` as Python's str.format with positional "{}" only.
 // ConfigError naming `where` when the placeholders do not match `args` or a
 // brace is unbalanced or names a field ("{0}", "{name}").
-std::string template_format(std::string_view pattern, const std::vector<std::string>& args,
+CULTURESPA_API std::string template_format(std::string_view pattern, const std::vector<std::string>& args,
                             std::string_view where = "template");
 
 // One question asked one way: the (system, user) conversation for the chat
 // template, and the answer labels option scoring compares ("1".."n", or
 // "0".."n-1" for a zero-based question).
-struct SurveyPrompt {
+struct CULTURESPA_API SurveyPrompt {
   std::string question_id;
   std::string culture;  // the target culture's code; empty for culture_unaware
   PromptMethod method = PromptMethod::culture_unaware;
@@ -76,7 +77,7 @@ struct SurveyPrompt {
 
 // The options as the reference renders them: "1.Yes 2.No" (ids 0.. for a
 // zero-based question), joined by single spaces.
-std::string prompt_options_text(const Question& question);
+CULTURESPA_API std::string prompt_options_text(const Question& question);
 
 // The culture names the cross-culture thinking prompt uses: the `count` most
 // similar cultures (most similar first) and the `count` least similar (least
@@ -84,16 +85,16 @@ std::string prompt_options_text(const Question& question);
 // come from one stable ascending sort of the culture's row: the least similar
 // are its head, the most similar its tail read backwards. ValueError when the
 // culture has fewer than `count` other cultures in the table.
-struct CultureContrast {
+struct CULTURESPA_API CultureContrast {
   std::vector<std::string> similar;    // culture codes
   std::vector<std::string> different;  // culture codes
 };
-CultureContrast culture_contrast(const Survey& survey, std::string_view culture,
+CULTURESPA_API CultureContrast culture_contrast(const Survey& survey, std::string_view culture,
                                  std::size_t count = 3);
 
 // The system prompt of `method` for `culture` (ignored by culture_unaware and
 // self_alignment). ValueError for an unknown culture or a missing one.
-std::string prompt_system(const Survey& survey, PromptMethod method, std::string_view culture,
+CULTURESPA_API std::string prompt_system(const Survey& survey, PromptMethod method, std::string_view culture,
                           const PromptTemplates& templates = PromptTemplates::reference());
 
 // Builds the prompt for one question. `question` may be a survey question or
@@ -119,14 +120,14 @@ std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod me
 
 // Python's repr() of a list of strings, e.g. ['Yes', "Don't know"], as the
 // reference writes option lists into the generation prompt.
-std::string python_repr_list(const std::vector<std::string>& items);
+CULTURESPA_API std::string python_repr_list(const std::vector<std::string>& items);
 
 // The user prompt asking for a new question on `topic`, with the examples in
 // the given order (the reference samples and shuffles them; the caller does).
-std::string prompt_generate_user(std::string_view topic, const std::vector<Question>& examples,
+CULTURESPA_API std::string prompt_generate_user(std::string_view topic, const std::vector<Question>& examples,
                                  const PromptTemplates& templates = PromptTemplates::reference());
 // (generate_system, prompt_generate_user) as a conversation.
-Conversation prompt_generate(std::string_view topic, const std::vector<Question>& examples,
+CULTURESPA_API Conversation prompt_generate(std::string_view topic, const std::vector<Question>& examples,
                              const PromptTemplates& templates = PromptTemplates::reference());
 
 }  // namespace culturespa

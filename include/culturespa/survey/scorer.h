@@ -23,10 +23,11 @@
 #include "culturespa/survey/answers.h"
 #include "culturespa/survey/metrics.h"
 #include "culturespa/survey/survey.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct ScorerOptions {
+struct CULTURESPA_API ScorerOptions {
   ParseMode parse = ParseMode::reference;  // how replies become option ids
   std::size_t bootstrap_samples = 1000;    // resamples for confidence intervals; 0: none
   std::uint64_t seed = 0;                  // bootstrap seed (std::mt19937_64)
@@ -34,7 +35,7 @@ struct ScorerOptions {
 };
 
 // One question of a culture's score.
-struct QuestionResult {
+struct CULTURESPA_API QuestionResult {
   std::string question_id;
   std::string topic;
   std::optional<int> answer;                  // the parsed option id
@@ -46,7 +47,7 @@ struct QuestionResult {
 };
 
 // Counts shared by a culture's and a topic's score.
-struct ScoreCounts {
+struct CULTURESPA_API ScoreCounts {
   std::size_t answered = 0;        // replies in the run
   std::size_t counted = 0;         // replies parsed, with a gold answer: in the score
   std::size_t no_gold = 0;         // parsed, but the culture has no gold answer
@@ -54,13 +55,13 @@ struct ScoreCounts {
   std::map<std::string, std::size_t> failures;  // parse_failures by reason name
 };
 
-struct TopicScore {
+struct CULTURESPA_API TopicScore {
   std::string topic;
   double alignment = 0;  // x100; NaN when nothing counted
   ScoreCounts counts;
 };
 
-struct CultureScore {
+struct CULTURESPA_API CultureScore {
   std::string culture;
   double alignment = 0;        // x100; NaN when nothing counted
   double ci_low = 0;           // bootstrap interval x100; NaN without resamples
@@ -74,7 +75,7 @@ struct CultureScore {
 
 // Several cultures' scores: one run against several cultures, or one run per
 // culture.
-struct ScoreReport {
+struct CULTURESPA_API ScoreReport {
   std::string source;  // the run file, or a label
   std::string parse;   // "reference" / "robust"
   std::vector<CultureScore> cultures;
@@ -82,10 +83,10 @@ struct ScoreReport {
 };
 
 // Builds a report from culture scores (computes the average).
-ScoreReport score_report(std::vector<CultureScore> cultures, std::string source, ParseMode parse);
+CULTURESPA_API ScoreReport score_report(std::vector<CultureScore> cultures, std::string source, ParseMode parse);
 
 // Distribution-level scores of one culture (answers given as distributions).
-struct DistributionScore {
+struct CULTURESPA_API DistributionScore {
   std::string culture;
   double js_similarity = 0;           // x100: mean of 1 - JS distance (base 2) to the human distribution
   double wasserstein_similarity = 0;  // x100: mean of 1 - W1 / (n - 1) on the ordinal option scale
@@ -95,7 +96,7 @@ struct DistributionScore {
 
 // A culture x culture matrix of alignment scores x100, in `cultures` order;
 // NaN where two cultures have no question in common.
-struct SimilarityMatrix {
+struct CULTURESPA_API SimilarityMatrix {
   std::vector<std::string> cultures;
   std::vector<std::vector<double>> values;
 };
@@ -103,9 +104,9 @@ struct SimilarityMatrix {
 // Spearman's rank correlation of the off-diagonal upper-triangle entries of
 // two matrices over the cultures both hold (pairs with a NaN left out).
 // ValueError when fewer than 2 pairs remain.
-double similarity_rank_correlation(const SimilarityMatrix& a, const SimilarityMatrix& b);
+CULTURESPA_API double similarity_rank_correlation(const SimilarityMatrix& a, const SimilarityMatrix& b);
 
-class SurveyScorer {
+class CULTURESPA_API SurveyScorer {
  public:
   explicit SurveyScorer(Survey survey, ScorerOptions options = {});
 
@@ -160,8 +161,8 @@ class SurveyScorer {
 // culture x topic (topic empty for the culture's overall row). Markdown: a
 // table of the cultures with score, interval, baseline and counts, and the
 // average.
-std::string report_to_json(const ScoreReport& report);
-std::string report_to_csv(const ScoreReport& report);
-std::string report_to_markdown(const ScoreReport& report);
+CULTURESPA_API std::string report_to_json(const ScoreReport& report);
+CULTURESPA_API std::string report_to_csv(const ScoreReport& report);
+CULTURESPA_API std::string report_to_markdown(const ScoreReport& report);
 
 }  // namespace culturespa

@@ -11,22 +11,23 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // A culture a model is asked to speak for: "KEN", "Kenyan", "a".
-struct Culture {
+struct CULTURESPA_API Culture {
   std::string code;       // ISO 3166 alpha-3, e.g. "KEN"
   std::string adjective;  // as the prompts use it, e.g. "Kenyan", "New Zealand"
   std::string article;    // "a" or "an", as in "with a Kenyan cultural background"
 };
 
 // The 18 cultures of the paper, in its order (USA, CAN, BOL, ...).
-const std::vector<Culture>& cultures_builtin();
+CULTURESPA_API const std::vector<Culture>& cultures_builtin();
 // A built-in culture by code; ValueError naming the code when unknown.
-const Culture& culture_from_code(std::string_view code);
+CULTURESPA_API const Culture& culture_from_code(std::string_view code);
 
-struct Question {
+struct CULTURESPA_API Question {
   std::string id;                    // "Q1", "Q234A", or a generated "Q0".."Q12999"
   std::string text;
   std::vector<std::string> options;  // option texts in id order
@@ -45,14 +46,14 @@ struct Question {
 // The human answers of one culture to one question: option id -> share, in
 // the stored order. The first entry is the gold (majority) answer, also on
 // ties (the stored order decides, never a recomputed maximum).
-struct HumanAnswers {
+struct CULTURESPA_API HumanAnswers {
   std::vector<std::pair<int, double>> shares;
   bool has_gold() const { return !shares.empty(); }
   int gold() const { return shares.front().first; }
 };
 
 // A named group of questions ("Economic Values"), in the survey's topic order.
-struct SurveyTopic {
+struct CULTURESPA_API SurveyTopic {
   std::string name;
   std::vector<std::string> question_ids;
 };
@@ -64,7 +65,7 @@ struct SurveyTopic {
 // Every accessor taking an id throws ValueError naming the id when it is
 // unknown; every setter validates against what the survey holds (a gold map
 // naming an option the question lacks, an unknown culture, ...).
-class Survey {
+class CULTURESPA_API Survey {
  public:
   std::string name;  // e.g. "wvs7"; free text
 
@@ -145,7 +146,7 @@ class Survey {
   std::vector<std::string> topics_;
   std::vector<Culture> cultures_;
   // answers_[culture index]: question id -> answers, plus the stored order.
-  struct CultureAnswers {
+  struct CULTURESPA_API CultureAnswers {
     std::map<std::string, HumanAnswers, std::less<>> by_question;
     std::vector<std::string> order;
   };
@@ -156,7 +157,7 @@ class Survey {
 
 // How a survey in the reference release's format is read: which questions
 // are zero-based, which are not evaluated, the topics, the cultures.
-struct SurveyConventions {
+struct CULTURESPA_API SurveyConventions {
   std::string name;                      // the Survey's name, e.g. "wvs7"
   std::vector<std::string> zero_based;   // ids whose option ids are 0..n-1
   std::vector<std::string> excluded;     // ids loaded but not evaluated
@@ -171,31 +172,31 @@ struct SurveyConventions {
 // questions (all but Q260..Q290 and Q223), the zero-based questions, the 13
 // topics by Q ranges (Q234A in Political Interest & Political Participation),
 // the 18 built-in cultures, MEX ignored.
-SurveyConventions survey_conventions_wvs7();
+CULTURESPA_API SurveyConventions survey_conventions_wvs7();
 
 // The 13 WVS topic names, in the reference's order (topic index k of the
 // generated-question files is topics_wvs7()[k]).
-const std::vector<std::string>& topics_wvs7();
+CULTURESPA_API const std::vector<std::string>& topics_wvs7();
 
 // Loads the reference release's folder: wvs_questions.json,
 // proportions_group_by_country.json and, when present, country_similarity.json
 // and self_alignment_examples.json. FileError when a required file is
 // missing; FormatError naming the file and the item for malformed content.
-Survey survey_load_reference(const std::string& dir, const SurveyConventions& conventions);
+CULTURESPA_API Survey survey_load_reference(const std::string& dir, const SurveyConventions& conventions);
 
 // survey_load_reference(dir, survey_conventions_wvs7()).
-Survey survey_load_wvs7(const std::string& dir);
+CULTURESPA_API Survey survey_load_wvs7(const std::string& dir);
 
 // Loads a survey from `path`: a folder holding wvs_questions.json is read as
 // the reference release with the wvs7 conventions; a file as the culturespa
 // survey format (docs/survey.md).
-Survey survey_load(const std::string& path);
+CULTURESPA_API Survey survey_load(const std::string& path);
 
 // The culturespa survey format: one JSON document (docs/survey.md).
-Survey survey_from_json(const std::string& text, const std::string& source = "<string>");
-std::string survey_to_json(const Survey& survey);
+CULTURESPA_API Survey survey_from_json(const std::string& text, const std::string& source = "<string>");
+CULTURESPA_API std::string survey_to_json(const Survey& survey);
 // Writes survey_to_json atomically.
-void survey_save(const Survey& survey, const std::string& path);
+CULTURESPA_API void survey_save(const Survey& survey, const std::string& path);
 
 // A generated-question bank: a JSON list of {"Q_id", "question",
 // "option_lst", "class", "prompt"} as the reference's generated-question files
@@ -204,13 +205,13 @@ void survey_save(const Survey& survey, const std::string& path);
 // is `class`, else the WVS topic of the file name's "topic_<k>" index, else
 // empty. FormatError naming the file and the item for malformed items or a
 // repeated Q_id.
-std::vector<Question> question_bank_load(const std::string& path);
-std::vector<Question> question_bank_from_json(const std::string& text,
+CULTURESPA_API std::vector<Question> question_bank_load(const std::string& path);
+CULTURESPA_API std::vector<Question> question_bank_from_json(const std::string& text,
                                               const std::string& source = "<string>");
 // The reference's bank format for `questions` ({"Q_id", "question",
 // "option_lst", "class"} per item; "class" only when the topic is set), which
 // question_bank_load reads back; question_bank_save writes it atomically.
-std::string question_bank_to_json(const std::vector<Question>& questions);
-void question_bank_save(const std::vector<Question>& questions, const std::string& path);
+CULTURESPA_API std::string question_bank_to_json(const std::vector<Question>& questions);
+CULTURESPA_API void question_bank_save(const std::vector<Question>& questions, const std::string& path);
 
 }  // namespace culturespa

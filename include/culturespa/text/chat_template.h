@@ -22,10 +22,11 @@
 #include <vector>
 
 #include "culturespa/text/conversation.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct ChatTemplateOptions {
+struct CULTURESPA_API ChatTemplateOptions {
   std::string format;                    // "" = the tokenizer's own (from tokenizer_config.json)
   bool add_generation_prompt = true;     // end with the assistant header
   std::optional<bool> enable_thinking;   // Qwen3: unset = the template's default (thinking on)
@@ -53,11 +54,11 @@ void chat_format_register(const std::string& name, ChatFormatFunction render,
 // recognised by a hash of their text (surrounding whitespace ignored).
 // ConfigError for an unknown one, naming the closest family when one is
 // apparent and how to pass a format explicitly.
-std::string chat_format_detect(const std::string& template_source);
+CULTURESPA_API std::string chat_format_detect(const std::string& template_source);
 
-std::vector<std::string> chat_format_names();
+CULTURESPA_API std::vector<std::string> chat_format_names();
 
 // The end-of-turn token texts of a format (e.g. "<|eot_id|>"), for stop ids.
-std::vector<std::string> chat_format_stop_tokens(const std::string& format);
+CULTURESPA_API std::vector<std::string> chat_format_stop_tokens(const std::string& format);
 
 }  // namespace culturespa

@@ -4,10 +4,11 @@
 
 #include <string>
 #include <vector>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct ChatMessage {
+struct CULTURESPA_API ChatMessage {
   std::string role;     // "system", "user" or "assistant"
   std::string content;
 };

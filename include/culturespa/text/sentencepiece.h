@@ -9,14 +9,15 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
 // False when the library was built with CULTURESPA_SENTENCEPIECE=off; every
 // function below then throws ConfigError saying so.
-bool sentencepiece_available();
+CULTURESPA_API bool sentencepiece_available();
 
-class SentencePieceModel {
+class CULTURESPA_API SentencePieceModel {
  public:
   // Loads a serialized ModelProto (a tokenizer.model file). FileError when
   // missing, FormatError when it is not a sentencepiece model.
@@ -53,7 +54,7 @@ class SentencePieceModel {
   std::unique_ptr<Impl> impl_;
 };
 
-struct SentencePieceTrainOptions {
+struct CULTURESPA_API SentencePieceTrainOptions {
   int vocab_size = 200;
   std::string model_type = "bpe";   // "bpe", "unigram", "char", "word"
   bool byte_fallback = false;

@@ -30,25 +30,26 @@
 #include "culturespa/core/progress.h"
 #include "culturespa/text/chat_template.h"
 #include "culturespa/text/conversation.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct TokenizerOptions {
+struct CULTURESPA_API TokenizerOptions {
   // Which file of a folder wins when both exist: "tokenizer.json" or
   // "tokenizer.model". A folder with only one of them uses it either way.
   std::string prefer = "tokenizer.json";
 };
 
-struct EncodeOptions {
+struct CULTURESPA_API EncodeOptions {
   bool add_special_tokens = true;  // the tokenizer's own additions (BOS for LLaMA/Mistral); never EOS
   bool parse_special = false;      // added/special-token text in the input becomes its id
 };
 
-struct DecodeOptions {
+struct CULTURESPA_API DecodeOptions {
   bool skip_special_tokens = false;  // drop BOS/EOS/... (special added tokens, sentencepiece controls)
 };
 
-class Tokenizer {
+class CULTURESPA_API Tokenizer {
  public:
   // `path` is a checkpoint folder, or one tokenizer.json / tokenizer.model /
   // vocab.json file (side files are then read from its folder). FileError
@@ -121,7 +122,7 @@ class Tokenizer {
 // Decodes a growing list of ids (generation), returning only the new text of
 // each step and never a split UTF-8 character: bytes of an incomplete
 // character are held back until the ids that complete it arrive.
-class IncrementalDecoder {
+class CULTURESPA_API IncrementalDecoder {
  public:
   explicit IncrementalDecoder(const Tokenizer& tokenizer, const DecodeOptions& options = {});
   // Adds ids; returns the text they complete (possibly "").

@@ -41,10 +41,11 @@
 #include "culturespa/model/model.h"
 #include "culturespa/text/conversation.h"
 #include "culturespa/text/tokenizer.h"
+#include "culturespa/core/export.h"
 
 namespace culturespa {
 
-struct LoraTrainerOptions {
+struct CULTURESPA_API LoraTrainerOptions {
   LoraConfig lora;                    // default: r 8, alpha 16, dropout 0, all linear layers
   double learning_rate = 1e-4;
   double epochs = 1.0;                // may be fractional
@@ -70,18 +71,18 @@ struct LoraTrainerOptions {
 
 // The reference's LLaMA-Factory settings: "culturespa-joint" (effective batch
 // 128) and "culturespa-specific" (effective batch 8); ValueError naming other names.
-LoraTrainerOptions lora_trainer_preset(const std::string& name);
-std::vector<std::string> lora_trainer_presets();
+CULTURESPA_API LoraTrainerOptions lora_trainer_preset(const std::string& name);
+CULTURESPA_API std::vector<std::string> lora_trainer_presets();
 
 // One tokenized training sequence.
-struct TrainExample {
+struct CULTURESPA_API TrainExample {
   std::vector<int> input_ids;  // prompt then response
   int64_t prompt_tokens = 0;   // the first prompt_tokens are masked out of the loss
   int64_t source = 0;          // index of the conversation it came from
   bool truncated = false;
 };
 
-struct TrainStepLog {
+struct CULTURESPA_API TrainStepLog {
   int64_t step = 0;            // 1-based optimiser step
   double loss = 0.0;           // mean over the step's response tokens
   double learning_rate = 0.0;  // the rate this step used
@@ -90,7 +91,7 @@ struct TrainStepLog {
   double seconds = 0.0;
 };
 
-struct TrainProgress {
+struct CULTURESPA_API TrainProgress {
   int64_t step = 0, total_steps = 0;
   double loss = 0.0, learning_rate = 0.0;
   double tokens_per_second = 0.0;
@@ -100,7 +101,7 @@ struct TrainProgress {
 // saved first, then CancelledError).
 using TrainCallback = std::function<bool(const TrainProgress& progress)>;
 
-struct TrainResult {
+struct CULTURESPA_API TrainResult {
   std::vector<TrainStepLog> steps;  // this run's and, when resumed, the earlier ones
   int64_t examples = 0;             // conversations given
   int64_t used = 0;                 // sequences trained on
@@ -112,7 +113,7 @@ struct TrainResult {
   std::string adapter_path;         // the PEFT folder written ("" without output_dir)
 };
 
-class LoraTrainer {
+class CULTURESPA_API LoraTrainer {
  public:
   // The model must outlive the trainer; it runs on its device and dtype
   // (fp32 on CPU, bf16 on CUDA as loaded). The adapter's trainable tensors
@@ -149,6 +150,6 @@ class LoraTrainer {
 // Alpaca JSON list ({"instruction", "input", "output", "system"}), or JSONL
 // of {"messages": [{"role", "content"}, ...]} (TRL / ShareGPT-messages).
 // FormatError naming the file and the record for anything else.
-std::vector<Conversation> tune_data_read(const std::string& path);
+CULTURESPA_API std::vector<Conversation> tune_data_read(const std::string& path);
 
 }  // namespace culturespa

@@ -1,4 +1,4 @@
-#include "culturespa/generator/testing.h"
+#include "culturespa/text/testing.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "culturespa/core/error.h"
-#include "text/bpe.h"
+#include "bpe.h"
 
 namespace culturespa {
 
