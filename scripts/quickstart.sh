@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # The project's main job, from a fresh checkout: installs dependencies,
-# installs culturespa into .venv (pip install -e .), and runs it.
-# For now that is `culturespa info`; arguments are passed to the command.
+# installs culturespa into .venv (pip install -e .), fetches the survey data
+# and the embedded model once, and runs the whole CultureSPA loop with the
+# `quick` preset (`culturespa run`; docs/pipeline.md). Arguments replace the
+# command: `scripts/quickstart.sh info` prints versions and devices instead.
+#
+# The WVS-7 files come from the CultureSPA release on GitHub (pinned commit,
+# SHA-256 checked). Offline, point CULTURESPA_WVS_FROM at a local copy of
+# them: CULTURESPA_WVS_FROM=/path/to/wvs scripts/quickstart.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
 VENV=${CULTURESPA_VENV:-.venv}
 export CCACHE_BASEDIR=$PWD
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation -e .
-if [ $# -eq 0 ]; then set -- info; fi
-exec "$VENV/bin/culturespa" "$@"
+CLI="$VENV/bin/culturespa"
+if [ $# -gt 0 ]; then exec "$CLI" "$@"; fi
+if ! "$CLI" data path >/dev/null 2>&1; then
+  "$CLI" data fetch wvs7 ${CULTURESPA_WVS_FROM:+--from "$CULTURESPA_WVS_FROM"}
+fi
+RUN_DIR=${CULTURESPA_RUN_DIR:-runs/quick}
+"$CLI" run --preset quick --output "$RUN_DIR" --progress
+echo "report: $RUN_DIR/report.html (and $RUN_DIR/report.md)"
