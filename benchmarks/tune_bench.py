@@ -9,8 +9,9 @@ run, each side in its own process (so peak memory is its own):
              PEFT with torch.optim.AdamW, on the same batches of --batch
              (8) sequences of about --seq-len (128) tokens: tokens/s and
              peak resident memory (ru_maxrss).
-  scoring    option scoring of --prompts prompts per culture for 18
-             cultures with 18 adapters loaded: (a) the base model alone,
+  scoring    option scoring of --prompts prompts per culture (each naming
+             its culture) for 18 cultures with 18 adapters loaded: (a)
+             the base model alone on the same prompts,
              (b) every culture's adapter in shared mixed batches, (c)
              merging each culture's adapter in turn (merge, score, unmerge),
              (d) reloading: a fresh adapter_load per culture, scoring, unload.
@@ -137,10 +138,16 @@ def scoring(args) -> dict:
     questions = [f"Question {q}: how important is {w} in your life?" for q, w in
                  enumerate(["family", "friends", "leisure time", "politics", "work", "religion", "tradition",
                             "security"][:args.prompts])]
+    # Each culture's prompts name the culture (as the culture-aware P1 prompt
+    # does), so the base model computes as many distinct prompts as the
+    # adapters do: the same work on both sides. (With the culture-unaware
+    # prompt under 18 adapters, the base model alone would compute each
+    # prompt once and the adapters 18 times.)
     prompts, names = [], []
     for culture in CULTURES:
         for q in questions:
-            prompts.append([{"role": "system", "content": "Answer with the number of one option only."},
+            prompts.append([{"role": "system",
+                             "content": f"You are someone from {culture}. Answer with the number of one option only."},
                             {"role": "user", "content": q + " 1. Very important 2. Rather important "
                                                             "3. Not very important 4. Not at all important"}])
             names.append(culture)

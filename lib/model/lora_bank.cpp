@@ -131,7 +131,14 @@ LoraBank::Rows LoraBank::rows(const std::vector<int>& route, const std::vector<i
   for (auto& [a, list] : members) {
     Group group;
     group.packed = std::next(adapters_.begin(), a)->second.get();
-    if (list.size() != n) group.index = at::tensor(list, at::kLong).to(device);
+    if (list.size() != n) {
+      if (list.back() - list.front() + 1 == static_cast<int64_t>(list.size())) {
+        group.start = list.front();
+        group.count = static_cast<int64_t>(list.size());
+      } else {
+        group.index = at::tensor(list, at::kLong).to(device);
+      }
+    }
     rows.push_back(std::move(group));
   }
   return rows;
@@ -139,14 +146,25 @@ LoraBank::Rows LoraBank::rows(const std::vector<int>& route, const std::vector<i
 
 void LoraBank::apply(const at::Tensor& out, const at::Tensor& x, int64_t layer, LoraSlot slot,
                      const Rows& rows) const {
+  // Groups select along dim 0: token rows on the fused CPU path ([rows,
+  // features]), sequences on the LibTorch path ([batch, tokens, features]).
+  const auto matrix = [](const at::Tensor& t) { return t.dim() == 2 ? t : t.reshape({-1, t.size(-1)}); };
   for (const Group& group : rows) {
     const auto& [a, b] = group.packed->layers[layer][static_cast<int>(slot)];
     if (!a.defined()) continue;
-    if (!group.index.defined()) {
-      out.add_(at::matmul(at::matmul(x, a.t()), b.t()));
-    } else {
+    if (group.index.defined()) {
       const at::Tensor delta = at::matmul(at::matmul(x.index_select(0, group.index), a.t()), b.t());
       out.index_add_(0, group.index, delta);
+      continue;
+    }
+    const bool all = group.count == 0;
+    const at::Tensor target = all ? out : out.narrow(0, group.start, group.count);
+    const at::Tensor source = all ? x : x.narrow(0, group.start, group.count);
+    if (target.is_contiguous()) {
+      // Accumulated in place by the second product: no [rows, out] temporary.
+      target.view({-1, target.size(-1)}).addmm_(at::mm(matrix(source), a.t()), b.t());
+    } else {
+      target.add_(at::matmul(at::matmul(source, a.t()), b.t()));
     }
   }
 }

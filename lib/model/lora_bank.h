@@ -37,10 +37,13 @@ class LoraBank {
     // model's device in its dtype; undefined when the adapter skips the slot.
     std::vector<std::array<std::pair<at::Tensor, at::Tensor>, kLoraSlots>> layers;
   };
-  // Rows of one adapter: `index` (int64, on the device) selects them along
-  // dim 0; undefined = every row.
+  // Rows of one adapter along dim 0: `count` rows from `start` when they
+  // are consecutive (the usual case: the scheduler sorts a batch by
+  // adapter), else the ones `index` (int64, on the device) selects; neither
+  // (count 0, index undefined) = every row.
   struct Group {
     const Packed* packed = nullptr;
+    int64_t start = 0, count = 0;
     at::Tensor index;
   };
   using Rows = std::vector<Group>;
