@@ -27,14 +27,6 @@ struct Shapes {
   double eps;
 };
 
-// out + scale * B (A x) for the module, or out when not adapted.
-at::Tensor lora_add(const at::Tensor& out, const at::Tensor& x, const LoraModule* m) {
-  if (!m) return out;
-  const at::Tensor xa = x.scalar_type() == m->a.scalar_type() ? x : x.to(m->a.scalar_type());
-  const at::Tensor delta = at::matmul(at::matmul(xa, m->a.t()), m->b.t()) * m->scale;
-  return out + delta.to(out.scalar_type());
-}
-
 // x W^T + b with W and b frozen. Model's weights are inference tensors (made
 // under InferenceMode), which autograd may not save, and they need no
 // gradient: only the gradient with respect to x flows, computed from W kept
@@ -54,18 +46,107 @@ at::Tensor frozen_linear(const at::Tensor& x, const at::Tensor& weight, const at
   return bias.defined() ? y + bias : y;
 }
 
+// x W^T + B (A x) for a frozen W and a trained low-rank pair, as one
+// operation: the low-rank product accumulates into the output of the large
+// one (and its input gradient into the large one's), so an adapted layer
+// costs no [tokens, out] temporaries beyond the output. A and B are the
+// module's (or a fused weight's packed) lora_A [R, in] and scaled lora_B
+// [out, R]; PEFT's LoraLayer computes the same sum.
+struct LoraLinear : torch::autograd::Function<LoraLinear> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& a, const at::Tensor& b,
+                            c10::IValue weight) {
+    const at::Tensor& w = weight.toTensor();
+    const at::Tensor rows = x.reshape({-1, x.size(-1)});
+    // The adapter computes in its own dtype (float32 beside a bfloat16 model).
+    const at::Tensor rows_a = rows.scalar_type() == a.scalar_type() ? rows : rows.to(a.scalar_type());
+    const at::Tensor xa = at::mm(rows_a, a.t());
+    at::Tensor y = at::mm(rows, w.t());
+    if (y.scalar_type() == b.scalar_type())
+      y.addmm_(xa, b.t());
+    else
+      y.add_(at::mm(xa, b.t()).to(y.scalar_type()));
+    ctx->save_for_backward({rows_a, xa, a, b});
+    ctx->saved_data["weight"] = weight;
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = w.size(0);
+    return y.view(shape);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &rows_a = saved[0], &xa = saved[1], &a = saved[2], &b = saved[3];
+    const at::Tensor w = ctx->saved_data["weight"].toTensor();
+    const at::Tensor gy = grad_out[0].reshape({-1, grad_out[0].size(-1)});
+    const at::Tensor gy_a = gy.scalar_type() == b.scalar_type() ? gy : gy.to(b.scalar_type());
+    const at::Tensor g_xa = at::mm(gy_a, b);  // [N, R]
+    at::Tensor g_x;
+    if (ctx->needs_input_grad(0)) {
+      g_x = at::mm(gy, w);
+      if (g_x.scalar_type() == a.scalar_type())
+        g_x.addmm_(g_xa, a);
+      else
+        g_x.add_(at::mm(g_xa, a).to(g_x.scalar_type()));
+      std::vector<int64_t> shape = grad_out[0].sizes().vec();
+      shape.back() = w.size(1);
+      g_x = g_x.view(shape);
+    }
+    return {g_x, at::mm(g_xa.t(), rows_a), at::mm(gy_a.t(), xa), at::Tensor()};
+  }
+};
+
+// The module's lora pair for `targets` (one linear or a fused weight's
+// parts, whose outputs are `outs` wide): A stacked [sum r, in] and B block
+// diagonal [sum out, sum r] with each module's scale folded in, as
+// lora_bank.h packs them for inference; autograd carries the gradients back
+// to each module's own tensors. Undefined when no target is adapted.
+std::pair<at::Tensor, at::Tensor> lora_pack(const std::vector<const LoraModule*>& modules,
+                                            const std::vector<int64_t>& outs) {
+  int64_t rank = 0;
+  const LoraModule* any = nullptr;
+  for (const LoraModule* m : modules)
+    if (m) {
+      rank += m->a.size(0);
+      any = m;
+    }
+  if (!any) return {};
+  std::vector<at::Tensor> as, bs;
+  int64_t before = 0;
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    const LoraModule* m = modules[i];
+    if (!m) {
+      bs.push_back(at::zeros({outs[i], rank}, any->b.options().requires_grad(false)));
+      continue;
+    }
+    const int64_t r = m->a.size(0);
+    as.push_back(m->a);
+    bs.push_back(at::constant_pad_nd(m->b * m->scale, {before, rank - before - r}));
+    before += r;
+  }
+  return {as.size() == 1 ? as[0] : at::cat(as, 0), bs.size() == 1 ? bs[0] : at::cat(bs, 0)};
+}
+
+// x W^T + b, plus the adapter's delta when `lora` is defined.
+at::Tensor adapted_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                          const std::pair<at::Tensor, at::Tensor>& lora) {
+  if (!lora.first.defined()) return frozen_linear(x, weight, bias);
+  const at::Tensor y = LoraLinear::apply(x, lora.first, lora.second, c10::IValue(weight));
+  return bias.defined() ? y + bias : y;
+}
+
 // One decoder layer: hidden [B, T, H] -> hidden [B, T, H].
 at::Tensor layer_run(const DecoderWeights::Layer& l, const LayerLora& lora, const at::Tensor& hidden,
                      const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask, const Shapes& s) {
   const auto module = [&](LoraTarget t) { return lora.modules[static_cast<int>(t)]; };
+  const int64_t q_out = s.nh * s.hd, kv_out = s.nkv * s.hd;
   const at::Tensor x = rms_norm(hidden, l.input_norm, s.eps);
-  const at::Tensor qkv = frozen_linear(x, l.w_qkv, l.b_qkv);
-  at::Tensor q = lora_add(qkv.narrow(-1, 0, s.nh * s.hd), x, module(LoraTarget::q_proj));
-  at::Tensor k = lora_add(qkv.narrow(-1, s.nh * s.hd, s.nkv * s.hd), x, module(LoraTarget::k_proj));
-  at::Tensor v = lora_add(qkv.narrow(-1, (s.nh + s.nkv) * s.hd, s.nkv * s.hd), x, module(LoraTarget::v_proj));
-  q = q.reshape({s.B, s.T, s.nh, s.hd});
-  k = k.reshape({s.B, s.T, s.nkv, s.hd});
-  v = v.reshape({s.B, s.T, s.nkv, s.hd});
+  const at::Tensor qkv = adapted_linear(
+      x, l.w_qkv, l.b_qkv,
+      lora_pack({module(LoraTarget::q_proj), module(LoraTarget::k_proj), module(LoraTarget::v_proj)},
+                {q_out, kv_out, kv_out}));
+  // One split (not three narrows): its backward concatenates the three gradients once.
+  const std::vector<at::Tensor> parts = at::split_with_sizes(qkv, {q_out, kv_out, kv_out}, -1);
+  at::Tensor q = parts[0].reshape({s.B, s.T, s.nh, s.hd});
+  at::Tensor k = parts[1].reshape({s.B, s.T, s.nkv, s.hd});
+  at::Tensor v = parts[2].reshape({s.B, s.T, s.nkv, s.hd});
   if (l.q_norm.defined()) {
     q = rms_norm(q, l.q_norm, s.eps);
     k = rms_norm(k, l.k_norm, s.eps);
@@ -86,14 +167,16 @@ at::Tensor layer_run(const DecoderWeights::Layer& l, const LayerLora& lora, cons
                                   .view({s.B, s.nkv, group, s.T, s.hd})
                                   .permute({0, 3, 1, 2, 4})
                                   .reshape({s.B, s.T, s.nh * s.hd});
-  const at::Tensor o = lora_add(frozen_linear(attended, l.w_o, l.b_o), attended, module(LoraTarget::o_proj));
+  const at::Tensor o =
+      adapted_linear(attended, l.w_o, l.b_o, lora_pack({module(LoraTarget::o_proj)}, {l.w_o.size(0)}));
   const at::Tensor h1 = hidden + o;
   const at::Tensor x2 = rms_norm(h1, l.post_norm, s.eps);
-  const at::Tensor gate_up = frozen_linear(x2, l.w_gate_up, l.b_gate_up);
-  const at::Tensor gate = lora_add(gate_up.narrow(-1, 0, s.I), x2, module(LoraTarget::gate_proj));
-  const at::Tensor up = lora_add(gate_up.narrow(-1, s.I, s.I), x2, module(LoraTarget::up_proj));
-  const at::Tensor act = at::silu(gate) * up;
-  return h1 + lora_add(frozen_linear(act, l.w_down, l.b_down), act, module(LoraTarget::down_proj));
+  const at::Tensor gate_up =
+      adapted_linear(x2, l.w_gate_up, l.b_gate_up,
+                     lora_pack({module(LoraTarget::gate_proj), module(LoraTarget::up_proj)}, {s.I, s.I}));
+  const std::vector<at::Tensor> halves = at::split_with_sizes(gate_up, {s.I, s.I}, -1);
+  const at::Tensor act = at::silu(halves[0]) * halves[1];
+  return h1 + adapted_linear(act, l.w_down, l.b_down, lora_pack({module(LoraTarget::down_proj)}, {l.w_down.size(0)}));
 }
 
 // Gradient checkpointing: the forward keeps only the layer's input; the
