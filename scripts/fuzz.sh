@@ -41,7 +41,9 @@ built=$(date +%s)
 # Seeds: fixture files of each reader's kind. Absent folders are skipped.
 seeds_for() {
   local name=$1
-  case $name in
+  # `|| true`: under set -e a find of an absent ../shared would end this
+  # function before the committed seeds (a clean clone fuzzed from nothing).
+  { case $name in
     fuzz_tokenizer_json) find "$SHARED/fixtures/tokenizers" -name tokenizer.json -size -2M 2>/dev/null ;;
     fuzz_sentencepiece) find "$SHARED/fixtures/tokenizers" -name tokenizer.model 2>/dev/null ;;
     fuzz_chat_template) find "$SHARED/fixtures/tokenizers" -name tokenizer_config.json 2>/dev/null ;;
@@ -51,7 +53,7 @@ seeds_for() {
     fuzz_survey_files) find "$SHARED/wvs" -name '*.json' -size -2M 2>/dev/null ;;
     fuzz_stage_files) find "$SHARED/reference-runs" -name '*.json' -size -512k 2>/dev/null | head -20 ;;
     fuzz_answer_parser) ;;
-  esac
+  esac; } || true
   # Small hand-written seeds committed beside the targets.
   find "$ROOT/tests/fuzz-seeds/$name" -type f 2>/dev/null || true
 }
