@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/*/fuzz_*.cpp) with clang in build-fuzz/
-# and runs each for FUZZ_SECONDS (default 30) on a corpus seeded from the
-# test fixtures and ../shared (when present; read in place, never copied into
-# the repository). A crash, leak-free hang (-timeout) or out-of-memory fails
-# the script; the reproducer is kept in build-fuzz/crashes/<target>/ and its
-# path printed. Replay one: build-fuzz/tests/culturespa_fuzz_X <reproducer>.
+# and runs each for FUZZ_SECONDS (default 30; CI, .ci/run: 45) on a corpus
+# seeded from the committed seeds (tests/fuzz-seeds/<target>/, always there)
+# and ../shared or $CULTURESPA_SHARED_DIR when present (read in place, never
+# copied into the repository; absent in a bare clone, which is fine). A crash,
+# a slow input (-timeout) or an out-of-memory fails the script; the
+# reproducer is kept in build-fuzz/crashes/<target>/, its path printed and,
+# when small, its bytes printed as base64 (a CI log outlives the machine).
+# Replay one: build-fuzz/tests/culturespa_X <reproducer>.
 #
 #   scripts/fuzz.sh                 # all targets, 30 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh fuzz_gguf
@@ -27,15 +30,20 @@ if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ not found (apt-get install clang)" >&2
   exit 1
 fi
+# -O1 with line tables: libFuzzer's recommended setting (fast to compile,
+# symbolised stack traces in every report).
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DCULTURESPA_BUILD_FUZZERS=ON -DCULTURESPA_BUILD_PYTHON=OFF -DCULTURESPA_BUILD_EXAMPLES=OFF \
-  -DCULTURESPA_BUILD_BENCHMARKS=OFF "${spm[@]}" >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+  -DCULTURESPA_BUILD_FUZZERS=ON -DCULTURESPA_BUILD_PYTHON=OFF -DCULTURESPA_BUILD_EXAMPLES=OFF "${spm[@]}" >/dev/null
 cmake --build "$BUILD" -j "$JOBS" --target culturespa_fuzzers
+built=$(date +%s)
 
 # Seeds: fixture files of each reader's kind. Absent folders are skipped.
 seeds_for() {
   local name=$1
-  case $name in
+  # `|| true`: under set -e a find of an absent ../shared would end this
+  # function before the committed seeds (a clean clone fuzzed from nothing).
+  { case $name in
     fuzz_tokenizer_json) find "$SHARED/fixtures/tokenizers" -name tokenizer.json -size -2M 2>/dev/null ;;
     fuzz_sentencepiece) find "$SHARED/fixtures/tokenizers" -name tokenizer.model 2>/dev/null ;;
     fuzz_chat_template) find "$SHARED/fixtures/tokenizers" -name tokenizer_config.json 2>/dev/null ;;
@@ -45,7 +53,7 @@ seeds_for() {
     fuzz_survey_files) find "$SHARED/wvs" -name '*.json' -size -2M 2>/dev/null ;;
     fuzz_stage_files) find "$SHARED/reference-runs" -name '*.json' -size -512k 2>/dev/null | head -20 ;;
     fuzz_answer_parser) ;;
-  esac
+  esac; } || true
   # Small hand-written seeds committed beside the targets.
   find "$ROOT/tests/fuzz-seeds/$name" -type f 2>/dev/null || true
 }
@@ -102,7 +110,17 @@ for name in "${targets[@]}"; do
     echo "fuzz: $name: FAILED after $(( $(date +%s) - start )) s; reproducer(s): ${found:-none written (see $log)}" >&2
     echo "fuzz: replay with $exe <reproducer>" >&2
     grep -m 30 -E 'ERROR|SUMMARY|#[0-9]+ 0x|==[0-9]+==|uncaught|terminate' "$log" >&2 || tail -30 "$log" >&2
+    # The CI log is all that outlives a CI machine: small reproducers are
+    # printed in full (base64 -d turns the block back into the file).
+    for file in $found; do
+      if [ "$(stat -c %s "$file")" -le 16384 ]; then
+        echo "fuzz: reproducer $(basename "$file") as base64:" >&2
+        base64 "$file" >&2
+      fi
+    done
   fi
 done
-echo "fuzz: $([ $status = 0 ] && echo ok || echo FAILED): ${#targets[@]} target(s), ${SECONDS_EACH} s each, $(( $(date +%s) - begin )) s in all (build + runs)"
+end=$(date +%s)
+echo "fuzz: $([ $status = 0 ] && echo ok || echo FAILED): ${#targets[@]} target(s), ${SECONDS_EACH} s each," \
+     "$((end - begin)) s in all (build $((built - begin)) s, runs $((end - built)) s)"
 exit $status

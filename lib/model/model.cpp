@@ -470,6 +470,22 @@ at::Tensor Model::forward(const at::Tensor& input_ids, const at::Tensor& lengths
       throw ValueError("forward: the KV cache holds " + std::to_string(cache->batch()) +
                        " sequences but input_ids has " + std::to_string(B));
     const int64_t nkv = c.num_key_value_heads, nh = c.num_attention_heads, hd = c.head_dim;
+    {
+      // A cache made by another model (other layer count, KV heads, head size,
+      // dtype or device) would be written through this model's layout: the
+      // fused kernels index it by raw pointer, out of its bounds.
+      const std::vector<int64_t> needed{c.num_hidden_layers, 2, B, nkv, cache->capacity_ + 1, hd};
+      const at::Tensor& data = cache->data_;
+      const bool same_device = data.defined() && data.device().type() == m.device.type() &&
+                               (!m.device.has_index() || data.device().index() == m.device.index());
+      if (!same_device || data.sizes() != at::IntArrayRef(needed) || data.scalar_type() != m.dtype)
+        throw ValueError("forward: the KV cache was made by another model: it holds " +
+                         (data.defined() ? shape_text(data.sizes()) + " " + std::string(c10::toString(data.scalar_type())) +
+                                               " on " + data.device().str()
+                                         : std::string("no tensor")) +
+                         ", this model needs " + shape_text(needed) + " " + c10::toString(m.dtype) + " on " +
+                         m.device.str() + " (make it with this model's cache_create)");
+    }
     const int64_t group = nh / nkv, slots = cache->capacity_ + 1;
     int64_t key_len = 0;
     for (int64_t b = 0; b < B; ++b) {

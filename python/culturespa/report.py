@@ -812,6 +812,8 @@ def run_cli(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     """Adds ``culturespa report`` to the CLI's subparsers."""
+    from .cli import _count
+
     parser = sub.add_parser(
         "report", help="(re)write report.md and report.html of a run folder",
         description="Reads a run folder (the --output of `culturespa run`) and writes report.md (figures in "
@@ -822,7 +824,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--survey", default=None,
                         help="survey the evaluation is scored against (default: the run's config, else "
                              "$CULTURESPA_SURVEY, else the fetched wvs7 data)")
-    parser.add_argument("--bootstrap", type=int, default=None,
+    parser.add_argument("--bootstrap", type=_count, default=None,
                         help="bootstrap resamples for the intervals (default: the evaluator's)")
     parser.set_defaults(run=run_cli)
 

@@ -94,6 +94,36 @@ TEST_CASE("padded batch, shared prefix and dropped sequences equal single runs")
   CHECK_THROWS_AS(cache.copy_prefix(0, {0}, 99), ValueError);
 }
 
+TEST_CASE("a KV cache made by a model of another shape is refused, not written out of bounds") {
+  // The fused CPU kernels write the cache through raw pointers with the
+  // model's layout: a smaller cache from another model was overrun (ASan:
+  // heap-buffer-overflow in rope_cache_write) before forward checked it.
+  TestCheckpointOptions wide;
+  wide.hidden_size = 128;  // head_dim 32, 2 KV heads
+  TestCheckpointOptions deep;
+  deep.num_hidden_layers = 3;
+  const Model small(write_checkpoint("model-cache-small"));  // head_dim 16, 2 KV heads, 2 layers
+  const Model big(write_checkpoint("model-cache-wide", wide));
+  const Model tall(write_checkpoint("model-cache-deep", deep));
+  ModelOptions plain_options;
+  plain_options.cpu_kernels = false;
+  const Model plain(write_checkpoint("model-cache-plain"), plain_options);
+  const at::Tensor ids = at::randint(0, 256, {2, 5}, at::kLong);
+  for (const Model* other : {&big, &tall}) {
+    KVCache foreign = small.cache_create(2, 8);
+    testing::require_throws_naming<ValueError>([&] { other->forward(ids, {}, &foreign); },
+                                               {"KV cache", "another model", "[2, 2, 2, 2, 9, 16]", "cache_create"});
+    CHECK(foreign.lengths() == std::vector<int64_t>{0, 0});
+  }
+  KVCache empty;
+  CHECK_THROWS_AS(small.forward(ids, {}, &empty), ValueError);
+  // Models of one shape, dtype and device share caches (fused and LibTorch paths alike).
+  KVCache shared = plain.cache_create(2, 8);
+  const at::Tensor fused_logits = small.forward(ids, {}, &shared);
+  CHECK(shared.lengths() == std::vector<int64_t>{5, 5});
+  CHECK(fused_logits.sizes() == at::IntArrayRef({2, 256}));
+}
+
 TEST_CASE("sharded and half-precision checkpoints") {
   TestCheckpointOptions o;
   const Model single(write_checkpoint("model-single", o));

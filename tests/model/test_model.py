@@ -252,6 +252,19 @@ def test_forward_argument_errors(tmp_path_factory):
         culturespa.Model(path, dtype="int8")
 
 
+def test_kv_cache_of_another_model_is_refused(tmp_path_factory):
+    # The fused kernels wrote a foreign (smaller) cache out of its bounds: a
+    # heap overflow that could end in a crash or in wrong logits.
+    small = _model(_checkpoint(tmp_path_factory, "llama"))
+    wide = _model(_checkpoint(tmp_path_factory, "qwen3"))  # head_dim 24 instead of 16
+    foreign = small.cache_create(1, 8)
+    with pytest.raises(ValueError, match=r"KV cache was made by another model.*cache_create"):
+        wide.forward([[1, 2, 3]], cache=foreign)
+    assert foreign.lengths == [0]
+    logits = small.forward([[1, 2, 3]], cache=foreign)
+    assert logits.shape == (1, 256) and foreign.lengths == [3]
+
+
 @pytest.mark.skipif(DEVICE != "cpu" or DTYPE != "float32", reason="the fused kernels run float32 on CPU")
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("cpu_matmul", ["blas", "onednn"])

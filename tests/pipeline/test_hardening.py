@@ -58,6 +58,8 @@ def _usage_error(argv, capsys, option):
     (["tune", "--data", "d", "--model", "m", "--output", "o", "--batch-size", "-8"], "--batch-size"),
     (["tune", "--data", "d", "--model", "m", "--output", "o", "--cutoff", "1"], "--cutoff"),
     (["tune", "--data", "d", "--model", "m", "--output", "o", "--max-steps", "-1"], "--max-steps"),
+    # A third probe: `report --bootstrap -1` reached the bindings (an unsigned count) unchecked.
+    (["report", "run", "--bootstrap", "-1"], "--bootstrap"),
 ])
 def test_out_of_range_options_are_usage_errors(argv, option, capsys):
     _usage_error(argv, capsys, option)
