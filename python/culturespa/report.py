@@ -702,10 +702,13 @@ def _cultural_map(document: _Document, survey, columns: List[_Column]) -> None:
 
 
 def _similarity(document: _Document, columns: List[_Column], reports) -> None:
-    from .scoring import plot_similarity_heatmap
+    from .scoring import _matrix_parts, plot_similarity_heatmap
 
-    shown = [c for c in columns if c.row.similarity["cultures"]]
-    human = next((r.human_similarity for r in reports if r.human_similarity["cultures"]), None)
+    def cultures(matrix):
+        return _matrix_parts(matrix)[0]
+
+    shown = [c for c in columns if cultures(c.row.similarity)]
+    human = next((r.human_similarity for r in reports if cultures(r.human_similarity)), None)
     if not shown or human is None:
         return
     document.heading(2, "Culture similarity: model vs people")
@@ -717,10 +720,10 @@ def _similarity(document: _Document, columns: List[_Column], reports) -> None:
     document.table(["model", "rank correlation with people"],
                    [[c.label, _cell(c.row.similarity_rank_correlation, 2)] for c in shown])
     panels = [("people", human)] + [(c.label, c.row.similarity) for c in shown]
-    size = 0.4 * len(human["cultures"]) + 3
+    size = 0.4 * len(cultures(human)) + 3
     figure, axes = _panels(len(panels), size + 1, size)
     for (label, matrix), ax in zip(panels, axes):
-        plot_similarity_heatmap(matrix, ax=ax, title=label, annotate=len(matrix["cultures"]) <= 8)
+        plot_similarity_heatmap(matrix, ax=ax, title=label, annotate=len(cultures(matrix)) <= 8)
     figure.tight_layout()
     document.figure("similarity.png", figure, "Culture x culture similarity: people and each model")
 
