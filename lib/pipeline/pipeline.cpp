@@ -154,15 +154,10 @@ struct Run {
     }
     QuestionGeneratorOptions o = c.generate;
     std::unique_ptr<ReplySource> own;
-    ReplySource* source = options.replies;
-    if (!source) {
-      model_load();
-      own = std::make_unique<GeneratorReplySource>(*loaded.generator);
-      source = own.get();
-      if (c.constrained)
-        o.constraint = std::make_shared<JsonConstraint>(JsonConstraint::question_schema(c.min_options, c.max_options),
-                                                        *loaded.tokenizer);
-    }
+    ReplySource* source = reply_source(own);
+    if (own && c.constrained)
+      o.constraint = std::make_shared<JsonConstraint>(JsonConstraint::question_schema(c.min_options, c.max_options),
+                                                      *loaded.tokenizer);
     fs::create_directories(path("generate"));
     const fs::path file = path("generate/questions.jsonl");
     const auto result = QuestionGenerator(*source, o).generate(topics, file.string(), stage_progress(PipelineStage::generate));
@@ -188,6 +183,14 @@ struct Run {
     return {"filter/questions.json", "filter/report.json"};
   }
 
+  // The caller's replies (tests), else the loaded model's generator, kept alive in `own`.
+  ReplySource* reply_source(std::unique_ptr<ReplySource>& own) {
+    if (options.replies) return options.replies;
+    model_load();
+    own = std::make_unique<GeneratorReplySource>(*loaded.generator);
+    return own.get();
+  }
+
   AnswerOptions answer_options() {
     AnswerOptions a = c.answer;
     a.cultures = cultures();
@@ -197,12 +200,7 @@ struct Run {
   std::vector<std::string> answer() {
     const auto questions = question_bank_load(path("filter/questions.json").string());
     std::unique_ptr<ReplySource> own;
-    ReplySource* source = options.replies;
-    if (!source) {
-      model_load();
-      own = std::make_unique<GeneratorReplySource>(*loaded.generator);
-      source = own.get();
-    }
+    ReplySource* source = reply_source(own);
     const auto result = QuestionAnswerer(*source, answer_options()).answer(questions, path("answer").string(),
                                                                          stage_progress(PipelineStage::answer));
     std::vector<std::string> out;
