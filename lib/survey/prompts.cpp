@@ -342,7 +342,7 @@ std::string prompt_system(const Survey& survey, PromptMethod method, std::string
   throw ValueError("unknown prompt method");
 }
 
-CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
+SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
                           std::string_view culture, const PromptTemplates& templates,
                           std::size_t examples) {
   if (question.options.empty()) {
@@ -368,13 +368,13 @@ CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, const Question& q
   return prompt;
 }
 
-CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
+SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
                           std::string_view culture, const PromptTemplates& templates,
                           std::size_t examples) {
   return prompt_build(survey, survey.question(question_id), method, culture, templates, examples);
 }
 
-CULTURESPA_API std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
+std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
                                            std::string_view culture, const PromptTemplates& templates,
                                            std::size_t examples) {
   std::vector<SurveyPrompt> out;

@@ -87,7 +87,7 @@ class CULTURESPA_API SafetensorsFile {
 // Writes `tensors` (any device; written contiguous, in the given order) and
 // `metadata` atomically: a temporary beside `path` is written, flushed and
 // renamed over it. Header padded to 8 bytes as the reference writer does.
-void safetensors_write(const std::string& path,
+CULTURESPA_API void safetensors_write(const std::string& path,
                        const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

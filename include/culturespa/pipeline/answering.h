@@ -68,7 +68,7 @@ struct CULTURESPA_API AnswerResult {
 CULTURESPA_API StageSettings answer_settings(const AnswerOptions& options, const std::string& culture, const ReplySource& source);
 
 // The answer-file path of a run ("" culture = unaware) in `dir`.
-std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options = {});
+CULTURESPA_API std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options = {});
 
 // Writes an answer file as a JSON list in the reference's shape: per
 // question {"Q_id", "question", "option_lst", "class", "zero_based",

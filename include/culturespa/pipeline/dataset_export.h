@@ -93,7 +93,7 @@ CULTURESPA_API std::vector<PairProblem> dataset_pair_problems(const std::vector<
 // Records for `pairs` after dropping invalid and duplicate pairs
 // (dataset_pair_problems) and subsampling, in pair order. ValueError for a
 // fraction outside its range or an empty builder.
-std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+CULTURESPA_API std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                            const DatasetExportOptions& options = {});
 
 // What dataset_export wrote.
@@ -110,7 +110,7 @@ struct CULTURESPA_API DatasetExportSummary {
 // "<name>[_<CULTURE>]_train.<ext>" and, when validation_fraction > 0,
 // "..._validation.<ext>"; for Alpaca also dataset_info.json naming every file.
 // Each file is written atomically. ValueError for no pairs, or none valid.
-DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+CULTURESPA_API DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                     const std::string& dir, const DatasetExportOptions& options = {},
                                     ProgressCallback progress = {});
 

@@ -268,7 +268,7 @@ struct CULTURESPA_API ComparisonReport {
   std::vector<std::string> cultures;
   std::vector<ComparisonRow> rows;
 };
-ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
+CULTURESPA_API ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
                                     const ScorerOptions& scoring = {});
 CULTURESPA_API std::string comparison_report_to_json(const ComparisonReport& report);
 CULTURESPA_API std::string comparison_report_to_csv(const ComparisonReport& report);

@@ -58,7 +58,7 @@ struct CULTURESPA_API ParsedAnswer {
 };
 
 // Parses one reply to `question` in the given mode. Never throws on any reply.
-ParsedAnswer answer_parse(std::string_view reply, const Question& question,
+CULTURESPA_API ParsedAnswer answer_parse(std::string_view reply, const Question& question,
                           const AnswerParseOptions& options = {});
 
 // "reference" / "robust"; ValueError naming the value otherwise.

@@ -101,17 +101,17 @@ CULTURESPA_API std::string prompt_system(const Survey& survey, PromptMethod meth
 // any other (e.g. a generated one); the self-alignment methods need the
 // question's example list from the survey (ValueError when it has none, or
 // fewer than `examples` of its candidates have a gold answer for the culture).
-SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
+CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
                           std::string_view culture = {},
                           const PromptTemplates& templates = PromptTemplates::reference(),
                           std::size_t examples = 5);
 // The survey question `question_id` (ValueError naming it when unknown).
-SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
+CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
                           std::string_view culture = {},
                           const PromptTemplates& templates = PromptTemplates::reference(),
                           std::size_t examples = 5);
 // One prompt per evaluated question, in survey order.
-std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
+CULTURESPA_API std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
                                            std::string_view culture = {},
                                            const PromptTemplates& templates = PromptTemplates::reference(),
                                            std::size_t examples = 5);
