@@ -175,11 +175,7 @@ const char* prompt_method_name(PromptMethod method) { return kMethodNames.name(m
 PromptMethod prompt_method_from_name(std::string_view name) { return kMethodNames.from_name(name); }
 
 const std::vector<PromptMethod>& prompt_methods_all() {
-  static const std::vector<PromptMethod> methods = [] {
-    std::vector<PromptMethod> out;
-    for (const auto& entry : kMethodNames.entries) out.push_back(entry.value);
-    return out;
-  }();
+  static const std::vector<PromptMethod> methods = kMethodNames.values();
   return methods;
 }
 
