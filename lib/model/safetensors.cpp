@@ -18,7 +18,7 @@
 #include <limits>
 
 #include "culturespa/core/error.h"
-#include "mapped_file.h"
+#include "culturespa/core/mapped_file.h"
 
 namespace culturespa {
 namespace {
