@@ -66,19 +66,6 @@ py::dict counts_dict(const ScoreCounts& c) {
   return d;
 }
 
-py::dict question_dict(const QuestionResult& q) {
-  py::dict d;
-  d["question_id"] = q.question_id;
-  d["topic"] = q.topic;
-  d["answer"] = q.answer ? py::object(py::int_(*q.answer)) : py::object(py::none());
-  d["failure"] = parse_failure_name(q.failure);
-  d["message"] = q.message;
-  d["gold"] = q.gold ? py::object(py::int_(*q.gold)) : py::object(py::none());
-  d["option_count"] = q.option_count;
-  d["counted"] = q.counted;
-  return d;
-}
-
 py::dict topics_dict(const CultureScore& c) {
   py::dict topics;
   for (const auto& t : c.topics) {
@@ -194,7 +181,7 @@ void register_scorer(py::module_& m) {
       .field("gold", &QuestionResult::gold, "The culture's gold option id (None when there is none).")
       .field("option_count", &QuestionResult::option_count)
       .field("counted", &QuestionResult::counted, "Answer and gold present: part of the score.")
-      .done(&question_dict);
+      .done();
 
   auto topic_score = ResultClass<TopicScore>(m, "TopicScore", "One topic's score within a culture's.")
                          .field("topic", &TopicScore::topic)
