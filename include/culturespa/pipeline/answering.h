@@ -75,7 +75,7 @@ CULTURESPA_API std::string answer_file_path(const std::string& dir, const std::s
 // "answer"} plus "distribution" (and "answer" = its argmax label) for
 // scored answers. Atomic. ValueError when answers and questions differ in length.
 CULTURESPA_API void answer_file_save(const std::string& path, const std::vector<Question>& questions,
-                      const std::vector<ModelAnswer>& answers);
+                                     const std::vector<ModelAnswer>& answers);
 
 class CULTURESPA_API QuestionAnswerer {
  public:

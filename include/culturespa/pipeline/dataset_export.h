@@ -27,7 +27,7 @@ using PromptBuilder = std::function<Conversation(const Question& question, const
 // PromptMethod::culture_aware with `templates`) for any of `cultures`; a
 // culture code outside them is a ValueError naming it.
 CULTURESPA_API PromptBuilder prompt_builder_culture_aware(const PromptTemplates& templates = PromptTemplates::reference(),
-                                           const std::vector<Culture>& cultures = cultures_builtin());
+                                                          const std::vector<Culture>& cultures = cultures_builtin());
 
 enum class DatasetFormat {
   alpaca,      // a JSON list of {instruction, input, output, system} + dataset_info.json
@@ -94,7 +94,7 @@ CULTURESPA_API std::vector<PairProblem> dataset_pair_problems(const std::vector<
 // (dataset_pair_problems) and subsampling, in pair order. ValueError for a
 // fraction outside its range or an empty builder.
 CULTURESPA_API std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
-                                           const DatasetExportOptions& options = {});
+                                                          const DatasetExportOptions& options = {});
 
 // What dataset_export wrote.
 struct CULTURESPA_API DatasetExportSummary {
@@ -111,7 +111,7 @@ struct CULTURESPA_API DatasetExportSummary {
 // "..._validation.<ext>"; for Alpaca also dataset_info.json naming every file.
 // Each file is written atomically. ValueError for no pairs, or none valid.
 CULTURESPA_API DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
-                                    const std::string& dir, const DatasetExportOptions& options = {},
-                                    ProgressCallback progress = {});
+                                                   const std::string& dir, const DatasetExportOptions& options = {},
+                                                   ProgressCallback progress = {});
 
 }  // namespace culturespa

@@ -63,6 +63,6 @@ struct CULTURESPA_API SentencePieceTrainOptions {
 
 // Trains a model in-process on `sentences` and returns it serialized.
 CULTURESPA_API std::string sentencepiece_train(const std::vector<std::string>& sentences,
-                                const SentencePieceTrainOptions& options = {});
+                                               const SentencePieceTrainOptions& options = {});
 
 }  // namespace culturespa
