@@ -320,38 +320,37 @@ GgufFile::GgufFile(const std::string& path, bool map) : path_(path) {
   }
 }
 
-const GgufValue& GgufFile::get_array(const std::string& key, GgufValueType element) const {
-  const GgufValue* value = find(key);
-  if (!value) throw ConfigError("GGUF file " + path_ + " has no metadata key '" + key + "'");
-  if (value->type != GgufValueType::array || value->element_type != element)
-    throw ConfigError("GGUF file " + path_ + ": metadata key '" + key + "' is a " +
-                      gguf_value_type_name(value->type) +
-                      (value->type == GgufValueType::array ? " of " + gguf_value_type_name(value->element_type) : "") +
-                      ", expected an array of " + gguf_value_type_name(element));
-  return *value;
-}
-
 const GgufValue* GgufFile::find(const std::string& key) const {
   const auto it = metadata_.find(key);
   return it == metadata_.end() ? nullptr : &it->second;
 }
 
+namespace {
+
+// The value of `key` when `fits` it; ConfigError naming the file, the key and
+// what it holds instead (`expected`: "a string", ...).
+template <class Fits>
+const GgufValue& value_checked(const GgufFile& file, const std::string& key, Fits fits, const std::string& expected) {
+  const GgufValue* value = file.find(key);
+  if (!value) throw ConfigError("GGUF file " + file.path() + " has no metadata key '" + key + "'");
+  if (!fits(*value)) {
+    std::string held = gguf_value_type_name(value->type);
+    if (value->type == GgufValueType::array) held += " of " + gguf_value_type_name(value->element_type);
+    throw ConfigError("GGUF file " + file.path() + ": metadata key '" + key + "' is a " + held + ", expected " +
+                      expected);
+  }
+  return *value;
+}
+
+}  // namespace
+
 std::string GgufFile::get_string(const std::string& key) const {
-  const GgufValue* value = find(key);
-  if (!value) throw ConfigError("GGUF file " + path_ + " has no metadata key '" + key + "'");
-  if (value->type != GgufValueType::string)
-    throw ConfigError("GGUF file " + path_ + ": metadata key '" + key + "' is a " +
-                      gguf_value_type_name(value->type) + ", expected a string");
-  return value->string;
+  return value_checked(*this, key, [](const GgufValue& v) { return v.type == GgufValueType::string; }, "a string")
+      .string;
 }
 
 int64_t GgufFile::get_integer(const std::string& key) const {
-  const GgufValue* value = find(key);
-  if (!value) throw ConfigError("GGUF file " + path_ + " has no metadata key '" + key + "'");
-  if (!value->is_integer())
-    throw ConfigError("GGUF file " + path_ + ": metadata key '" + key + "' is a " +
-                      gguf_value_type_name(value->type) + ", expected an integer");
-  return value->integer;
+  return value_checked(*this, key, [](const GgufValue& v) { return v.is_integer(); }, "an integer").integer;
 }
 
 int64_t GgufFile::get_integer(const std::string& key, int64_t fallback) const {
@@ -359,16 +358,18 @@ int64_t GgufFile::get_integer(const std::string& key, int64_t fallback) const {
 }
 
 double GgufFile::get_number(const std::string& key) const {
-  const GgufValue* value = find(key);
-  if (!value) throw ConfigError("GGUF file " + path_ + " has no metadata key '" + key + "'");
-  if (!value->is_number())
-    throw ConfigError("GGUF file " + path_ + ": metadata key '" + key + "' is a " +
-                      gguf_value_type_name(value->type) + ", expected a number");
-  return value->number;
+  return value_checked(*this, key, [](const GgufValue& v) { return v.is_number(); }, "a number").number;
 }
 
 double GgufFile::get_number(const std::string& key, double fallback) const {
   return find(key) ? get_number(key) : fallback;
+}
+
+const GgufValue& GgufFile::get_array(const std::string& key, GgufValueType element) const {
+  const auto fits = [element](const GgufValue& v) {
+    return v.type == GgufValueType::array && v.element_type == element;
+  };
+  return value_checked(*this, key, fits, "an array of " + gguf_value_type_name(element));
 }
 
 const GgufTensorInfo* GgufFile::find_tensor(const std::string& name) const {
