@@ -73,7 +73,7 @@ Raises:
           "tensor",
           [](const GgufFile& file, const std::string& name) {
             py::gil_scoped_release release;
-            return file.tensor(name);
+            return gguf_tensor(file, name);
           },
           py::arg("name"), "The tensor dequantised to a float32 CPU tensor (GGUF layout: q/k rows as stored).")
       .def(
@@ -82,22 +82,44 @@ Raises:
           "config.json text equivalent to the GGUF metadata (llama architecture).");
   m.def(
       "gguf_read",
-      [](const std::filesystem::path& path) {
+      [](const std::filesystem::path& path, bool hugging_face) {
         std::vector<std::pair<std::string, at::Tensor>> tensors;
         {
           py::gil_scoped_release release;
           const GgufFile file(path.string());
-          for (const auto& info : file.tensors()) tensors.emplace_back(info.name, file.tensor(info.name));
+          if (hugging_face) {
+            const ModelConfig config = gguf_model_config(file);
+            for (const auto& info : file.tensors())
+              tensors.emplace_back(gguf_hf_tensor_name(info.name), gguf_hf_tensor(file, info.name, config));
+          } else {
+            for (const auto& info : file.tensors()) tensors.emplace_back(info.name, gguf_tensor(file, info.name));
+          }
         }
         py::dict out;
         for (const auto& [name, tensor] : tensors) out[py::str(name)] = tensor;
         return out;
       },
-      py::arg("path"), R"pbdoc(
-Every tensor of a GGUF file, dequantised to float32 CPU tensors, by GGUF name.
+      py::arg("path"), py::kw_only(), py::arg("hugging_face") = false, R"pbdoc(
+Every tensor of a GGUF file, dequantised to float32 CPU tensors.
 
-Types F32, F16, BF16, Q8_0, Q4_0 and Q4_1; GGUF layout (q/k rows as
-llama.cpp stores them). Metadata: ``GgufFile(path).metadata``.
+Types F32, F16, BF16, Q8_0, Q4_0 and Q4_1. By default keyed by GGUF name, in
+GGUF layout (q/k rows as llama.cpp stores them). ``hugging_face=True``: keyed
+by Hugging Face LLaMA name, q_proj/k_proj rows un-permuted, as the Hugging
+Face checkpoint of the same model holds them (a llama GGUF file; FormatError
+naming a tensor without a Hugging Face counterpart). Metadata:
+``GgufFile(path).metadata``.
+)pbdoc");
+  m.def(
+      "gguf_qk_unpermute",
+      [](const at::Tensor& weight, int64_t heads) {
+        py::gil_scoped_release release;
+        return gguf_qk_unpermute(weight, heads);
+      },
+      py::arg("weight"), py::arg("heads"), R"pbdoc(
+A q_proj/k_proj weight as stored by llama.cpp's converter, back in Hugging
+Face row order (the converter interleaves each head's two RoPE halves).
+``heads``: query heads for q_proj, key/value heads for k_proj. ValueError
+when the rows do not split into ``heads`` pairs.
 )pbdoc");
   m.def("gguf_hf_tensor_name", &gguf_hf_tensor_name, py::arg("gguf_name"),
         "The Hugging Face LLaMA name of a GGUF tensor name ('' when none).");

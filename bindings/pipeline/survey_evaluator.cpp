@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common.h"
+#include "core/result_class.h"
 #include "culturespa/core/error.h"
 #include "culturespa/survey/survey_data.h"
 #include "reply_source.h"
@@ -44,24 +45,6 @@ std::vector<EvaluationMethod> methods_argument(const py::object& methods) {
   return out;
 }
 
-py::dict cell_dict(const EvaluationCell& c) {
-  py::dict d;
-  d["culture"] = c.culture;
-  d["alignment"] = c.alignment;
-  d["ci_low"] = c.ci_low;
-  d["ci_high"] = c.ci_high;
-  d["random_baseline"] = c.random_baseline;
-  d["runs"] = c.runs;
-  d["answered"] = c.answered;
-  d["counted"] = c.counted;
-  d["parse_failures"] = c.parse_failures;
-  d["failures"] = c.failures;
-  d["topics"] = c.topics;
-  d["js_similarity"] = c.js_similarity;
-  d["wasserstein_similarity"] = c.wasserstein_similarity;
-  return d;
-}
-
 }  // namespace
 
 void register_survey_evaluator(py::module_& m) {
@@ -88,52 +71,54 @@ culture_aware); its name is `name`, else "_name", else the file's stem.)pbdoc")
         return "EvaluationMethod(" + e.name + ", " + prompt_method_name(e.prompt) + ")";
       });
 
-  py::class_<EvaluationCell>(m, "EvaluationCell", "One method x culture cell of an evaluation table (x100 scores).")
-      .def_readonly("culture", &EvaluationCell::culture)
-      .def_readonly("alignment", &EvaluationCell::alignment, "The paper's alignment score x100 (mean over runs).")
-      .def_readonly("ci_low", &EvaluationCell::ci_low, "95% bootstrap interval, low end.")
-      .def_readonly("ci_high", &EvaluationCell::ci_high)
-      .def_readonly("random_baseline", &EvaluationCell::random_baseline)
-      .def_readonly("runs", &EvaluationCell::runs)
-      .def_readonly("answered", &EvaluationCell::answered)
-      .def_readonly("counted", &EvaluationCell::counted)
-      .def_readonly("parse_failures", &EvaluationCell::parse_failures)
-      .def_readonly("failures", &EvaluationCell::failures, "Parse failures by reason.")
-      .def_readonly("topics", &EvaluationCell::topics, "Topic -> alignment x100.")
-      .def_readonly("js_similarity", &EvaluationCell::js_similarity,
-                    "Scored protocol: mean 1 - Jensen-Shannon distance to the human shares, x100.")
-      .def_readonly("wasserstein_similarity", &EvaluationCell::wasserstein_similarity,
-                    "Scored protocol: mean 1 - W1 / (n - 1) to the human shares, x100.")
-      .def("to_dict", &cell_dict);
+  ResultClass<EvaluationCell>(m, "EvaluationCell", "One method x culture cell of an evaluation table (x100 scores).")
+      .field("culture", &EvaluationCell::culture)
+      .field("alignment", &EvaluationCell::alignment, "The paper's alignment score x100 (mean over runs).")
+      .field("ci_low", &EvaluationCell::ci_low, "95% bootstrap interval, low end.")
+      .field("ci_high", &EvaluationCell::ci_high)
+      .field("random_baseline", &EvaluationCell::random_baseline)
+      .field("runs", &EvaluationCell::runs)
+      .field("answered", &EvaluationCell::answered)
+      .field("counted", &EvaluationCell::counted)
+      .field("parse_failures", &EvaluationCell::parse_failures)
+      .field("failures", &EvaluationCell::failures, "Parse failures by reason.")
+      .field("topics", &EvaluationCell::topics, "Topic -> alignment x100.")
+      .field("js_similarity", &EvaluationCell::js_similarity,
+             "Scored protocol: mean 1 - Jensen-Shannon distance to the human shares, x100.")
+      .field("wasserstein_similarity", &EvaluationCell::wasserstein_similarity,
+             "Scored protocol: mean 1 - W1 / (n - 1) to the human shares, x100.")
+      .done();
 
-  py::class_<EvaluationRow>(m, "EvaluationRow", "One method's row: its cells, their average, its culture similarity.")
-      .def_readonly("method", &EvaluationRow::method)
-      .def_readonly("cells", &EvaluationRow::cells)
-      .def_readonly("average", &EvaluationRow::average)
-      .def_readonly("similarity", &EvaluationRow::similarity,
-                    "The model's culture x culture SimilarityMatrix (empty for culture_unaware).")
-      .def_readonly("similarity_rank_correlation", &EvaluationRow::similarity_rank_correlation,
-                    "Spearman correlation of the model's culture matrix with the human one (NaN if none).")
-      .def_readonly("same_option_share", &EvaluationRow::same_option_share,
-                    "Permuted-order rows: share of moved answers that kept their option (content followed).")
-      .def_readonly("same_position_share", &EvaluationRow::same_position_share,
-                    "Permuted-order rows: share of moved answers that kept their position.")
-      .def_readonly("moved_answers", &EvaluationRow::moved_answers)
-      .def_readonly("average_spread", &EvaluationRow::average_spread,
-                    "A method's first row: max - min of its average over the option orders asked.")
+  ResultClass<EvaluationRow>(m, "EvaluationRow", "One method's row: its cells, their average, its culture similarity.")
+      .field("method", &EvaluationRow::method)
+      .field("cells", &EvaluationRow::cells)
+      .field("average", &EvaluationRow::average)
+      .field("similarity", &EvaluationRow::similarity,
+             "The model's culture x culture SimilarityMatrix (empty for culture_unaware).")
+      .field("similarity_rank_correlation", &EvaluationRow::similarity_rank_correlation,
+             "Spearman correlation of the model's culture matrix with the human one (NaN if none).")
+      .field("same_option_share", &EvaluationRow::same_option_share,
+             "Permuted-order rows: share of moved answers that kept their option (content followed).")
+      .field("same_position_share", &EvaluationRow::same_position_share,
+             "Permuted-order rows: share of moved answers that kept their position.")
+      .field("moved_answers", &EvaluationRow::moved_answers)
+      .field("average_spread", &EvaluationRow::average_spread,
+             "A method's first row: max - min of its average over the option orders asked.")
+      .done()
       .def("cell", [](const EvaluationRow& r, const std::string& culture) {
         for (const auto& c : r.cells)
           if (c.culture == culture) return c;
         throw ValueError("row " + r.method + " has no culture " + culture);
       }, py::arg("culture"));
 
-  py::class_<EvaluationRun>(m, "EvaluationRun", "One result file of an evaluation.")
-      .def_readonly("method", &EvaluationRun::method)
-      .def_readonly("culture", &EvaluationRun::culture)
-      .def_readonly("run", &EvaluationRun::run)
-      .def_readonly("path", &EvaluationRun::path)
-      .def_readonly("resumed", &EvaluationRun::resumed)
-      .def_readonly("questions", &EvaluationRun::questions);
+  ResultClass<EvaluationRun>(m, "EvaluationRun", "One result file of an evaluation.")
+      .field("method", &EvaluationRun::method)
+      .field("culture", &EvaluationRun::culture)
+      .field("run", &EvaluationRun::run)
+      .field("path", &EvaluationRun::path)
+      .field("resumed", &EvaluationRun::resumed)
+      .field("questions", &EvaluationRun::questions)
+      .done();
 
   py::class_<EvaluationReport>(m, "EvaluationReport", R"pbdoc(The results table of an evaluation: methods as
 rows, cultures and their average as columns, with intervals, counts and
@@ -161,17 +146,18 @@ per-topic scores. ``to_markdown()``, ``to_csv()``, ``to_json()``, ``to_dict()``.
       .def("to_markdown", &evaluation_report_to_markdown)
       .def("to_dict", [](const EvaluationReport& r) { return json_loads(evaluation_report_to_json(r)); });
 
-  py::class_<EvaluationManifest>(m, "EvaluationManifest", "What a result folder's evaluation.json records.")
-      .def_static("load", &evaluation_manifest_load, py::arg("dir"))
-      .def_readonly("model", &EvaluationManifest::model)
-      .def_readonly("protocol", &EvaluationManifest::protocol)
-      .def_readonly("option_order", &EvaluationManifest::option_order)
-      .def_readonly("runs", &EvaluationManifest::runs)
-      .def_readonly("shuffles", &EvaluationManifest::shuffles)
-      .def_readonly("survey", &EvaluationManifest::survey)
-      .def_readonly("prefix", &EvaluationManifest::prefix)
-      .def_readonly("methods", &EvaluationManifest::methods)
-      .def_readonly("cultures", &EvaluationManifest::cultures);
+  ResultClass<EvaluationManifest>(m, "EvaluationManifest", "What a result folder's evaluation.json records.")
+      .field("model", &EvaluationManifest::model)
+      .field("protocol", &EvaluationManifest::protocol)
+      .field("option_order", &EvaluationManifest::option_order)
+      .field("runs", &EvaluationManifest::runs)
+      .field("shuffles", &EvaluationManifest::shuffles)
+      .field("survey", &EvaluationManifest::survey)
+      .field("prefix", &EvaluationManifest::prefix)
+      .field("methods", &EvaluationManifest::methods)
+      .field("cultures", &EvaluationManifest::cultures)
+      .done()
+      .def_static("load", &evaluation_manifest_load, py::arg("dir"));
 
   py::class_<ComparisonReport>(m, "ComparisonReport", R"pbdoc(Several result folders of one model in one
 table, with each row's paired difference to the first row (per culture and

@@ -66,19 +66,6 @@ py::dict counts_dict(const ScoreCounts& c) {
   return d;
 }
 
-py::dict question_dict(const QuestionResult& q) {
-  py::dict d;
-  d["question_id"] = q.question_id;
-  d["topic"] = q.topic;
-  d["answer"] = q.answer ? py::object(py::int_(*q.answer)) : py::object(py::none());
-  d["failure"] = parse_failure_name(q.failure);
-  d["message"] = q.message;
-  d["gold"] = q.gold ? py::object(py::int_(*q.gold)) : py::object(py::none());
-  d["option_count"] = q.option_count;
-  d["counted"] = q.counted;
-  return d;
-}
-
 py::dict topics_dict(const CultureScore& c) {
   py::dict topics;
   for (const auto& t : c.topics) {
@@ -131,16 +118,6 @@ SimilarityMatrix matrix_from_python(const py::object& o) {
   return matrix;
 }
 
-py::dict paired_dict(const PairedDifference& p) {
-  py::dict d;
-  d["difference"] = p.difference.estimate;
-  d["ci_low"] = p.difference.low;
-  d["ci_high"] = p.difference.high;
-  d["share_b_better"] = p.share_b_better;
-  d["questions"] = p.questions;
-  return d;
-}
-
 }  // namespace
 
 Survey survey_from_python(const py::object& survey) {
@@ -176,6 +153,15 @@ void register_scorer(py::module_& m) {
   m.def("spearman_correlation", &spearman_correlation, py::arg("x"), py::arg("y"));
 
   // --- reports ---
+  auto paired = ResultClass<PairedDifference>(m, "PairedDifference", "Run b's score minus run a's (x100), bootstrapped.")
+      .property("difference", [](const PairedDifference& p) { return p.difference.estimate; },
+                "alignment(b) - alignment(a) on the questions counted in both.")
+      .property("ci_low", [](const PairedDifference& p) { return p.difference.low; }, "95% bootstrap interval, low end.")
+      .property("ci_high", [](const PairedDifference& p) { return p.difference.high; })
+      .field("share_b_better", &PairedDifference::share_b_better, "Share of resamples in which b scores higher.")
+      .field("questions", &PairedDifference::questions, "Questions in the comparison.")
+      .done();
+  def_deprecated_items(paired);
   auto counts = ResultClass<ScoreCounts>(m, "ScoreCounts", "Counts shared by a culture's and a topic's score.")
       .field("answered", &ScoreCounts::answered, "Replies in the run.")
       .field("counted", &ScoreCounts::counted, "Replies parsed, with a gold answer: in the score.")
@@ -194,7 +180,7 @@ void register_scorer(py::module_& m) {
       .field("gold", &QuestionResult::gold, "The culture's gold option id (None when there is none).")
       .field("option_count", &QuestionResult::option_count)
       .field("counted", &QuestionResult::counted, "Answer and gold present: part of the score.")
-      .done(&question_dict);
+      .done();
 
   auto topic_score = ResultClass<TopicScore>(m, "TopicScore", "One topic's score within a culture's.")
                          .field("topic", &TopicScore::topic)
@@ -327,10 +313,10 @@ question. ``values`` is an n x n numpy array; ``to_dict()`` gives
               py::gil_scoped_release release;
               d = s.compare(run_a, run_b, culture, source_a, source_b);
             }
-            return paired_dict(d);
+            return d;
           },
           py::arg("a"), py::arg("b"), py::arg("culture"),
-          "Paired difference b - a (x100) with its bootstrap interval.")
+          "Paired difference b - a (x100) with its bootstrap interval: a PairedDifference.")
       .def(
           "culture_similarity",
           [](const SurveyScorer& s, const py::dict& runs, py::object progress) {

@@ -1,6 +1,10 @@
 #include "culturespa/text/tokenizer.h"
 
+#include <filesystem>
+
 #include "common.h"
+#include "core/result_class.h"
+#include "culturespa/core/gguf.h"
 #include "text/conversation.h"
 
 namespace culturespa::bindings {
@@ -26,7 +30,7 @@ std::string text_from_python(const py::handle& text) {
 void register_tokenizer(py::module_& m) {
   py::class_<Tokenizer>(m, "Tokenizer",
                         "A LLaMA-2/3, Mistral, Qwen or GPT-2 tokenizer read from a checkpoint folder "
-                        "(tokenizer.json, tokenizer.model or vocab.json + merges.txt).")
+                        "(tokenizer.json, tokenizer.model or vocab.json + merges.txt) or a .gguf file.")
       .def_static(
           "from_folder",
           [](const std::string& path, const std::string& prefer) {
@@ -35,7 +39,28 @@ void register_tokenizer(py::module_& m) {
             py::gil_scoped_release release;
             return Tokenizer::from_folder(path, options);
           },
-          py::arg("path"), py::kw_only(), py::arg("prefer") = "tokenizer.json")
+          py::arg("path"), py::kw_only(), py::arg("prefer") = TokenizerOptions{}.prefer,
+          "The tokenizer of a checkpoint folder, one tokenizer file, or a .gguf file (from_gguf).")
+      .def_static(
+          "from_gguf",
+          [](const std::filesystem::path& path) {
+            py::gil_scoped_release release;
+            return Tokenizer::from_gguf(path.string());
+          },
+          py::arg("path"), R"pbdoc(
+The byte-level BPE tokenizer a GGUF file carries (tokenizer.ggml.*), token
+for token as llama.cpp tokenizes with it, with its special tokens and chat
+template: with ``Model(path)`` one .gguf file runs a model.
+
+Raises:
+    FileNotFoundError: the file does not exist.
+    ValueError: a malformed file, or another tokenizer model than byte-level BPE.
+
+Example:
+    >>> tokenizer = culturespa.Tokenizer.from_gguf("SmolLM2-135M-Instruct.Q4_1.gguf")
+    >>> tokenizer.encode("In 2024", add_special_tokens=False)
+    [788, 216, 34, 32, 34, 36]
+)pbdoc")
       .def(
           "encode",
           [](const Tokenizer& t, const py::handle& text, bool add_special_tokens, bool parse_special) {
@@ -110,6 +135,26 @@ void register_tokenizer(py::module_& m) {
         return "<culturespa.Tokenizer " + t.description() + " vocab_size=" + std::to_string(t.vocab_size()) +
                " folder='" + t.folder() + "'>";
       });
+
+  ResultClass<GgufTokenizerFiles>(m, "GgufTokenizerFiles", R"pbdoc(
+The Hugging Face files equivalent to the tokenizer of a GGUF file: the text
+of tokenizer.json, tokenizer_config.json and generation_config.json.)pbdoc")
+      .field("tokenizer_json", &GgufTokenizerFiles::tokenizer_json)
+      .field("tokenizer_config_json", &GgufTokenizerFiles::tokenizer_config_json)
+      .field("generation_config_json", &GgufTokenizerFiles::generation_config_json)
+      .done();
+  m.def(
+      "gguf_tokenizer_files",
+      [](const std::filesystem::path& path) {
+        py::gil_scoped_release release;
+        return gguf_tokenizer_files(GgufFile(path.string()));
+      },
+      py::arg("path"), R"pbdoc(
+The Hugging Face files (GgufTokenizerFiles) equivalent to the tokenizer a
+GGUF file carries, as llama.cpp reads it; written beside the weights they make
+a folder that transformers loads too. ValueError naming the file and the key
+for a malformed file or another tokenizer model than byte-level BPE.
+)pbdoc");
 
   py::class_<IncrementalDecoder>(m, "IncrementalDecoder",
                                  "Decodes a growing list of ids; never returns half a UTF-8 character.")

@@ -2,6 +2,7 @@
 #include <torch/python.h>
 
 #include "common.h"
+#include "core/result_class.h"
 #include "culturespa/core/error.h"
 #include "culturespa/tune/lora_trainer.h"
 #include "text/conversation.h"
@@ -15,55 +16,45 @@ std::vector<Conversation> conversations_from_python(const py::handle& items) {
   return out;
 }
 
-py::dict step_dict(const TrainStepLog& s) {
-  return py::dict(py::arg("step") = s.step, py::arg("loss") = s.loss, py::arg("learning_rate") = s.learning_rate,
-                  py::arg("grad_norm") = s.grad_norm, py::arg("tokens") = s.tokens, py::arg("seconds") = s.seconds);
-}
-
 }  // namespace
 
 void register_lora_trainer(py::module_& m) {
-  py::class_<TrainStepLog>(m, "TrainStepLog", "One optimiser step of a LoRA training run.")
-      .def_readonly("step", &TrainStepLog::step)
-      .def_readonly("loss", &TrainStepLog::loss)
-      .def_readonly("learning_rate", &TrainStepLog::learning_rate)
-      .def_readonly("grad_norm", &TrainStepLog::grad_norm)
-      .def_readonly("tokens", &TrainStepLog::tokens)
-      .def_readonly("seconds", &TrainStepLog::seconds)
-      .def("to_dict", &step_dict);
+  ResultClass<TrainStepLog>(m, "TrainStepLog", "One optimiser step of a LoRA training run.")
+      .field("step", &TrainStepLog::step)
+      .field("loss", &TrainStepLog::loss)
+      .field("learning_rate", &TrainStepLog::learning_rate)
+      .field("grad_norm", &TrainStepLog::grad_norm)
+      .field("tokens", &TrainStepLog::tokens)
+      .field("seconds", &TrainStepLog::seconds)
+      .done();
 
-  py::class_<TrainProgress>(m, "TrainProgress", "Where a training run stands (given to the callback).")
-      .def_readonly("step", &TrainProgress::step)
-      .def_readonly("total_steps", &TrainProgress::total_steps)
-      .def_readonly("loss", &TrainProgress::loss)
-      .def_readonly("learning_rate", &TrainProgress::learning_rate)
-      .def_readonly("tokens_per_second", &TrainProgress::tokens_per_second)
-      .def_readonly("eta_seconds", &TrainProgress::eta_seconds);
+  ResultClass<TrainProgress>(m, "TrainProgress", "Where a training run stands (given to the callback).")
+      .field("step", &TrainProgress::step)
+      .field("total_steps", &TrainProgress::total_steps)
+      .field("loss", &TrainProgress::loss)
+      .field("learning_rate", &TrainProgress::learning_rate)
+      .field("tokens_per_second", &TrainProgress::tokens_per_second)
+      .field("eta_seconds", &TrainProgress::eta_seconds)
+      .done();
 
-  py::class_<TrainExample>(m, "TrainExample", "A tokenized training sequence: prompt then response.")
-      .def_readonly("input_ids", &TrainExample::input_ids)
-      .def_readonly("prompt_tokens", &TrainExample::prompt_tokens)
-      .def_readonly("source", &TrainExample::source)
-      .def_readonly("truncated", &TrainExample::truncated);
+  ResultClass<TrainExample>(m, "TrainExample", "A tokenized training sequence: prompt then response.")
+      .field("input_ids", &TrainExample::input_ids)
+      .field("prompt_tokens", &TrainExample::prompt_tokens)
+      .field("source", &TrainExample::source)
+      .field("truncated", &TrainExample::truncated)
+      .done();
 
-  py::class_<TrainResult>(m, "TrainResult", "What a training run did.")
-      .def_readonly("steps", &TrainResult::steps)
-      .def_readonly("examples", &TrainResult::examples)
-      .def_readonly("used", &TrainResult::used)
-      .def_readonly("skipped_empty", &TrainResult::skipped_empty)
-      .def_readonly("truncated", &TrainResult::truncated)
-      .def_readonly("resumed_from", &TrainResult::resumed_from)
-      .def_readonly("seconds", &TrainResult::seconds)
-      .def_readonly("tokens_per_second", &TrainResult::tokens_per_second)
-      .def_readonly("adapter_path", &TrainResult::adapter_path)
-      .def("to_dict", [](const TrainResult& r) {
-        py::list steps;
-        for (const auto& s : r.steps) steps.append(step_dict(s));
-        return py::dict(py::arg("steps") = steps, py::arg("examples") = r.examples, py::arg("used") = r.used,
-                        py::arg("skipped_empty") = r.skipped_empty, py::arg("truncated") = r.truncated,
-                        py::arg("resumed_from") = r.resumed_from, py::arg("seconds") = r.seconds,
-                        py::arg("tokens_per_second") = r.tokens_per_second, py::arg("adapter_path") = r.adapter_path);
-      });
+  ResultClass<TrainResult>(m, "TrainResult", "What a training run did.")
+      .field("steps", &TrainResult::steps)
+      .field("examples", &TrainResult::examples)
+      .field("used", &TrainResult::used)
+      .field("skipped_empty", &TrainResult::skipped_empty)
+      .field("truncated", &TrainResult::truncated)
+      .field("resumed_from", &TrainResult::resumed_from)
+      .field("seconds", &TrainResult::seconds)
+      .field("tokens_per_second", &TrainResult::tokens_per_second)
+      .field("adapter_path", &TrainResult::adapter_path)
+      .done();
 
   m.def("lora_trainer_presets", &lora_trainer_presets, "Names of the built-in training presets.");
   m.def(

@@ -4,9 +4,9 @@
 //   culturespa_smollm2_cultures_example MODEL [TOKENIZER_DIR] [QUESTION_ID]
 //
 // MODEL is a checkpoint folder (`culturespa model path smollm2-135m-instruct`
-// prints the cached SmolLM2 one) or a .gguf file, loaded directly (then
-// TOKENIZER_DIR, the folder holding tokenizer.json, is needed: the converted
-// SmolLM2 folder). The question comes from ../shared/wvs when present
+// prints the cached SmolLM2 one) or a .gguf file, weights and tokenizer
+// loaded directly from it. TOKENIZER_DIR, a folder holding tokenizer.json,
+// overrides the model's own tokenizer. The question comes from ../shared/wvs when present
 // ($CULTURESPA_SHARED_DIR overrides ../shared), else WVS Q1 is built here.
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +15,7 @@
 #include <string>
 
 #include "culturespa/generator/generator.h"
-#include "culturespa/model/gguf.h"
+#include "culturespa/core/gguf.h"
 #include "culturespa/model/model.h"
 #include "culturespa/survey/prompts.h"
 #include "culturespa/survey/survey.h"
@@ -33,18 +33,12 @@ int main(int argc, char** argv) try {
   const std::string model_path = argv[1];
   const bool is_gguf = gguf_is_file(model_path);
   int next = 2;
-  std::string tokenizer_dir = model_path;
-  if (is_gguf || (argc > 2 && fs::is_directory(argv[2]))) {
-    if (argc <= 2) {
-      std::cerr << "error: " << model_path << " is a GGUF file: give the tokenizer folder as the second argument\n";
-      return 2;
-    }
-    tokenizer_dir = argv[next++];
-  }
+  std::string tokenizer_path = model_path;  // a folder and a .gguf file both carry their tokenizer
+  if (argc > 2 && fs::is_directory(argv[2])) tokenizer_path = argv[next++];
   const std::string question_id = argc > next ? argv[next] : "Q1";
 
   const Model model(model_path);
-  const Tokenizer tokenizer = Tokenizer::from_folder(tokenizer_dir);
+  const Tokenizer tokenizer = Tokenizer::from_folder(tokenizer_path);
   const Generator generator(model, tokenizer);
 
   const char* env = std::getenv("CULTURESPA_SHARED_DIR");
@@ -62,7 +56,7 @@ int main(int argc, char** argv) try {
   }
 
   const Question& question = survey.question(question_id);
-  std::cout << "model: " << model_path << (is_gguf ? " (GGUF, dequantised on load)" : "") << "\n"
+  std::cout << "model: " << model_path << (is_gguf ? " (GGUF: weights dequantised on load, tokenizer from its metadata)" : "") << "\n"
             << question_id << ": " << question.text << "\n";
   GenerateOptions greedy;
   greedy.max_new_tokens = 8;

@@ -56,8 +56,8 @@ def main() -> int:
     for c in cultures:
         d = scorer.compare(runs / "wvs_result_culture_unaware_0.json",
                            runs / f"wvs_result_culture_aware_{c}_0.json", c)
-        if d["ci_low"] > 0:
-            better.append(f"{c} (+{d['difference']:.2f}, 95% CI {d['ci_low']:.2f}..{d['ci_high']:.2f})")
+        if d.ci_low > 0:
+            better.append(f"{c} (+{d.difference:.2f}, 95% CI {d.ci_low:.2f}..{d.ci_high:.2f})")
     print(f"culture-aware better than culture-unaware beyond the 95% interval: {', '.join(better) or 'none'}")
 
     fig = scoring.plot_culture_bars({"culture-unaware": unaware, "culture-aware": aware},

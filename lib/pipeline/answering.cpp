@@ -25,7 +25,7 @@ const char* answer_mode_name(AnswerMode mode) { return kAnswerModes.name(mode); 
 
 AnswerMode answer_mode_from_name(const std::string& name) { return kAnswerModes.from_name(name); }
 
-CULTURESPA_API std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options) {
+std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options) {
   const std::string file = culture.empty() ? options.name + "_culture_unaware_0.json"
                                            : options.name + "_culture_aware_" + culture + "_0.json";
   return (std::filesystem::path(dir) / file).string();

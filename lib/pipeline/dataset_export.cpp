@@ -146,7 +146,7 @@ std::vector<PairProblem> dataset_pair_problems(const std::vector<ContrastPair>& 
   return problems;
 }
 
-CULTURESPA_API std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                            const DatasetExportOptions& options) {
   check_options(options);
   if (!build) throw ValueError("dataset export: no prompt builder given");
@@ -173,7 +173,7 @@ CULTURESPA_API std::vector<DatasetRecord> dataset_records(const std::vector<Cont
   return records;
 }
 
-CULTURESPA_API DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
                                     const std::string& dir, const DatasetExportOptions& options,
                                     ProgressCallback progress) {
   check_options(options);

@@ -129,6 +129,15 @@ struct Run {
     loaded.generator = std::make_unique<Generator>(*loaded.model, *loaded.tokenizer, c.generator);
   }
 
+  // The replies of the model-driven stages: the caller's source (tests,
+  // services), else the model's Generator, loaded on first need and held in `own`.
+  ReplySource& reply_source(std::unique_ptr<ReplySource>& own) {
+    if (options.replies) return *options.replies;
+    model_load();
+    own = std::make_unique<GeneratorReplySource>(*loaded.generator);
+    return *own;
+  }
+
   std::vector<Culture> cultures() {
     std::vector<Culture> out;
     for (const auto& code : c.cultures)
@@ -154,13 +163,13 @@ struct Run {
     }
     QuestionGeneratorOptions o = c.generate;
     std::unique_ptr<ReplySource> own;
-    ReplySource* source = reply_source(own);
+    ReplySource& source = reply_source(own);
     if (own && c.constrained)
       o.constraint = std::make_shared<JsonConstraint>(JsonConstraint::question_schema(c.min_options, c.max_options),
                                                       *loaded.tokenizer);
     fs::create_directories(path("generate"));
     const fs::path file = path("generate/questions.jsonl");
-    const auto result = QuestionGenerator(*source, o).generate(topics, file.string(), stage_progress(PipelineStage::generate));
+    const auto result = QuestionGenerator(source, o).generate(topics, file.string(), stage_progress(PipelineStage::generate));
     for (const auto& t : result.topics)
       if (t.exhausted)
         log_warning("generate: topic ", t.topic, " stopped at ", t.accepted, " of ", t.target,
@@ -183,14 +192,6 @@ struct Run {
     return {"filter/questions.json", "filter/report.json"};
   }
 
-  // The caller's replies (tests), else the loaded model's generator, kept alive in `own`.
-  ReplySource* reply_source(std::unique_ptr<ReplySource>& own) {
-    if (options.replies) return options.replies;
-    model_load();
-    own = std::make_unique<GeneratorReplySource>(*loaded.generator);
-    return own.get();
-  }
-
   AnswerOptions answer_options() {
     AnswerOptions a = c.answer;
     a.cultures = cultures();
@@ -200,8 +201,8 @@ struct Run {
   std::vector<std::string> answer() {
     const auto questions = question_bank_load(path("filter/questions.json").string());
     std::unique_ptr<ReplySource> own;
-    ReplySource* source = reply_source(own);
-    const auto result = QuestionAnswerer(*source, answer_options()).answer(questions, path("answer").string(),
+    ReplySource& source = reply_source(own);
+    const auto result = QuestionAnswerer(source, answer_options()).answer(questions, path("answer").string(),
                                                                          stage_progress(PipelineStage::answer));
     std::vector<std::string> out;
     for (const auto& run : result.runs) out.push_back(rel(run.path));

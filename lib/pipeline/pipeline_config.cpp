@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/survey/survey.h"
 #include "culturespa/survey/survey_data.h"
@@ -359,26 +360,21 @@ json toml_to_json(const toml::value& v, const std::string& path, std::map<std::s
 }
 #endif
 
+constexpr auto kStageNames = enum_names<PipelineStage>(
+    "pipeline stage", {{PipelineStage::generate, "generate"}, {PipelineStage::filter, "filter"},
+                       {PipelineStage::answer, "answer"}, {PipelineStage::contrast, "contrast"},
+                       {PipelineStage::export_data, "export"}, {PipelineStage::tune, "tune"},
+                       {PipelineStage::evaluate, "evaluate"}, {PipelineStage::report, "report"}});
 }  // namespace
 
 const std::vector<std::string>& pipeline_stage_names() {
-  static const std::vector<std::string> names = {"generate", "filter", "answer", "contrast",
-                                                 "export", "tune", "evaluate", "report"};
+  static const std::vector<std::string> names = kStageNames.names();
   return names;
 }
 
-const char* pipeline_stage_name(PipelineStage stage) {
-  return pipeline_stage_names()[static_cast<std::size_t>(stage)].c_str();
-}
+const char* pipeline_stage_name(PipelineStage stage) { return kStageNames.name(stage); }
 
-PipelineStage pipeline_stage_from_name(std::string_view name) {
-  const auto& names = pipeline_stage_names();
-  for (std::size_t i = 0; i < names.size(); ++i)
-    if (names[i] == name) return static_cast<PipelineStage>(i);
-  std::string valid;
-  for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
-  throw ValueError("unknown pipeline stage '" + std::string(name) + "' (stages: " + valid + ")");
-}
+PipelineStage pipeline_stage_from_name(std::string_view name) { return kStageNames.from_name(name); }
 
 std::string pipeline_default_model_path() {
   return (fs::path(cache_dir()) / "models" / "smollm2-135m-instruct").string();

@@ -866,7 +866,7 @@ std::vector<EvaluationMethod> manifest_methods(const std::string& dir, const Eva
 
 }  // namespace
 
-CULTURESPA_API ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
+ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
                                     const ScorerOptions& scoring) {
   if (dirs.size() < 2) throw ValueError("compare: give two or more evaluation folders");
   std::vector<EvaluationManifest> manifests;

@@ -379,7 +379,7 @@ ParsedAnswer parse_robust(std::string_view reply, const Question& question, int 
 
 }  // namespace
 
-CULTURESPA_API ParsedAnswer answer_parse(std::string_view reply, const Question& question,
+ParsedAnswer answer_parse(std::string_view reply, const Question& question,
                           const AnswerParseOptions& options) {
   if (options.mode == ParseMode::robust) return parse_robust(reply, question, 0);
   const auto value = answer_parse_reference(reply);

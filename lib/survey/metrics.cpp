@@ -140,7 +140,7 @@ double alignment_random_baseline(const std::vector<AlignmentItem>& items) {
   return expected;
 }
 
-CULTURESPA_API ConfidenceInterval alignment_bootstrap(const std::vector<AlignmentItem>& items, const BootstrapOptions& options) {
+ConfidenceInterval alignment_bootstrap(const std::vector<AlignmentItem>& items, const BootstrapOptions& options) {
   check_bootstrap(options);
   const double estimate = alignment_score(items);
   if (items.empty() || options.samples == 0) return {estimate, kNaN, kNaN};
@@ -155,7 +155,7 @@ CULTURESPA_API ConfidenceInterval alignment_bootstrap(const std::vector<Alignmen
   return interval(estimate, std::move(resampled), options.level);
 }
 
-CULTURESPA_API ConfidenceInterval bootstrap_counts(std::size_t n,
+ConfidenceInterval bootstrap_counts(std::size_t n,
                                     const std::function<double(const std::vector<std::size_t>& counts)>& statistic,
                                     const BootstrapOptions& options) {
   check_bootstrap(options);
@@ -173,7 +173,7 @@ CULTURESPA_API ConfidenceInterval bootstrap_counts(std::size_t n,
   return interval(estimate, std::move(resampled), options.level);
 }
 
-CULTURESPA_API PairedDifference alignment_paired_difference(const std::vector<AlignmentItem>& a,
+PairedDifference alignment_paired_difference(const std::vector<AlignmentItem>& a,
                                              const std::vector<AlignmentItem>& b,
                                              const BootstrapOptions& options) {
   check_bootstrap(options);

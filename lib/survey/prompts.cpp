@@ -175,11 +175,7 @@ const char* prompt_method_name(PromptMethod method) { return kMethodNames.name(m
 PromptMethod prompt_method_from_name(std::string_view name) { return kMethodNames.from_name(name); }
 
 const std::vector<PromptMethod>& prompt_methods_all() {
-  static const std::vector<PromptMethod> methods = [] {
-    std::vector<PromptMethod> out;
-    for (const auto& entry : kMethodNames.entries) out.push_back(entry.value);
-    return out;
-  }();
+  static const std::vector<PromptMethod> methods = kMethodNames.values();
   return methods;
 }
 
@@ -342,7 +338,7 @@ std::string prompt_system(const Survey& survey, PromptMethod method, std::string
   throw ValueError("unknown prompt method");
 }
 
-CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
+SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
                           std::string_view culture, const PromptTemplates& templates,
                           std::size_t examples) {
   if (question.options.empty()) {
@@ -368,13 +364,13 @@ CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, const Question& q
   return prompt;
 }
 
-CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
+SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
                           std::string_view culture, const PromptTemplates& templates,
                           std::size_t examples) {
   return prompt_build(survey, survey.question(question_id), method, culture, templates, examples);
 }
 
-CULTURESPA_API std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
+std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
                                            std::string_view culture, const PromptTemplates& templates,
                                            std::size_t examples) {
   std::vector<SurveyPrompt> out;

@@ -318,7 +318,7 @@ std::string known_names(Registry& r) {
 
 }  // namespace
 
-CULTURESPA_API std::string chat_render(const std::string& format, const Conversation& conversation,
+std::string chat_render(const std::string& format, const Conversation& conversation,
                         const ChatTemplateOptions& options) {
   ChatFormatFunction render;
   {
@@ -334,7 +334,7 @@ CULTURESPA_API std::string chat_render(const std::string& format, const Conversa
   return render(conversation, options);
 }
 
-CULTURESPA_API void chat_format_register(const std::string& name, ChatFormatFunction render,
+void chat_format_register(const std::string& name, ChatFormatFunction render,
                           const std::vector<std::string>& template_sources) {
   if (name.empty()) throw ValueError("chat_format_register: the format name is empty");
   if (!render) throw ValueError("chat_format_register: no render function for format '" + name + "'");

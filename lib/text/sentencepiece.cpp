@@ -83,7 +83,7 @@ std::string SentencePieceModel::serialized() const {
   return impl_->processor.serialized_model_proto();
 }
 
-CULTURESPA_API std::string sentencepiece_train(const std::vector<std::string>& sentences,
+std::string sentencepiece_train(const std::vector<std::string>& sentences,
                                 const SentencePieceTrainOptions& options) {
   if (sentences.empty()) throw ValueError("sentencepiece_train: no sentences given");
   // The keyword form of Train() needs only the public headers (the
@@ -150,7 +150,7 @@ bool SentencePieceModel::is_control(int) const { unavailable(); }
 bool SentencePieceModel::is_unknown(int) const { unavailable(); }
 float SentencePieceModel::score(int) const { unavailable(); }
 std::string SentencePieceModel::serialized() const { unavailable(); }
-CULTURESPA_API std::string sentencepiece_train(const std::vector<std::string>&, const SentencePieceTrainOptions&) {
+std::string sentencepiece_train(const std::vector<std::string>&, const SentencePieceTrainOptions&) {
   unavailable();
 }
 

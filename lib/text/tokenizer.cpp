@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "culturespa/core/error.h"
+#include "culturespa/core/gguf.h"
 #include "culturespa/text/sentencepiece.h"
 #include "bpe.h"
 
@@ -103,6 +104,14 @@ struct CULTURESPA_HIDDEN Tokenizer::Impl {
     added_by_content.emplace(spec.content, spec.id);
     added.push_back(std::move(spec));
     vocab_size = std::max(vocab_size, added.back().id + 1);
+  }
+
+  // The vocabulary, added tokens and post-processor ids of `bpe`.
+  void adopt_bpe() {
+    vocab_size = bpe->vocab_size();
+    prefix_ids = bpe->prefix_ids;
+    suffix_ids = bpe->suffix_ids;
+    for (const auto& spec : bpe->added_tokens) add_token(spec);
   }
 
   void index_added() {
@@ -232,9 +241,20 @@ struct CULTURESPA_HIDDEN Tokenizer::Impl {
   }
 
   void read_side_files(const fs::path& dir) {
-    const auto tokenizer_config = read_json_if_present(dir / "tokenizer_config.json");
-    const auto config = read_json_if_present(dir / "config.json");
-    const auto generation_config = read_json_if_present(dir / "generation_config.json");
+    try {
+      read_side_files(read_json_if_present(dir / "tokenizer_config.json"), read_json_if_present(dir / "config.json"),
+                      read_json_if_present(dir / "generation_config.json"), (dir / "tokenizer_config.json").string());
+    } catch (const json::exception& e) {
+      throw FormatError(dir.string() + ": tokenizer_config.json, config.json or generation_config.json has a field "
+                        "of the wrong type (" + e.what() + ")");
+    }
+  }
+
+  // The special tokens, BOS/EOS/PAD and the chat template from the side
+  // files' content (absent files as nullopt); `tokenizer_config_name` names
+  // tokenizer_config.json in errors.
+  void read_side_files(const std::optional<json>& tokenizer_config, const std::optional<json>& config,
+                       const std::optional<json>& generation_config, const std::string& tokenizer_config_name) {
     std::string tokenizer_class;
     std::optional<bool> add_bos, add_eos;
     if (tokenizer_config && tokenizer_config->is_object()) {
@@ -254,7 +274,7 @@ struct CULTURESPA_HIDDEN Tokenizer::Impl {
             used = 0;
           }
           if (used == 0 || used != id_text.size() || id < 0 || id >= bound)
-            throw FormatError((dir / "tokenizer_config.json").string() + ": added_tokens_decoder key '" +
+            throw FormatError(tokenizer_config_name + ": added_tokens_decoder key '" +
                               id_text + "' is not a token id in 0.." + std::to_string(bound - 1));
           spec.id = static_cast<int>(id);
           spec.content = entry["content"];
@@ -343,6 +363,7 @@ Tokenizer Tokenizer::from_folder(const std::string& path, const TokenizerOptions
   if (!fs::exists(p)) {
     throw FileError(FileError::Kind::not_found, path, "tokenizer: no such file or folder: " + path);
   }
+  if (gguf_is_file(path)) return from_gguf(path);
   const bool is_dir = fs::is_directory(p);
   const fs::path dir = is_dir ? p : (p.has_parent_path() ? p.parent_path() : fs::path("."));
   enum class Kind { json_file, spm_file, vocab_merges } kind;
@@ -398,10 +419,7 @@ Tokenizer Tokenizer::from_folder(const std::string& path, const TokenizerOptions
     }
   }
   if (impl->bpe) {
-    impl->vocab_size = impl->bpe->vocab_size();
-    impl->prefix_ids = impl->bpe->prefix_ids;
-    impl->suffix_ids = impl->bpe->suffix_ids;
-    for (const auto& spec : impl->bpe->added_tokens) impl->add_token(spec);
+    impl->adopt_bpe();
   } else {
     const int n = impl->spm->piece_count();
     impl->vocab_size = n;
@@ -425,12 +443,21 @@ Tokenizer Tokenizer::from_folder(const std::string& path, const TokenizerOptions
       }
     }
   }
-  try {
-    impl->read_side_files(dir);
-  } catch (const json::exception& e) {
-    throw FormatError(dir.string() + ": tokenizer_config.json, config.json or generation_config.json has a field "
-                      "of the wrong type (" + e.what() + ")");
-  }
+  impl->read_side_files(dir);
+  impl->index_added();
+  return Tokenizer(std::move(impl));
+}
+
+Tokenizer Tokenizer::from_gguf(const std::string& path) {
+  const GgufFile file(path);
+  const GgufTokenizerFiles files = gguf_tokenizer_files(file);
+  auto impl = std::make_unique<Impl>();
+  impl->folder = path;
+  impl->bpe = BpeEngine::from_tokenizer_json(files.tokenizer_json, path + " (tokenizer.ggml.*)");
+  impl->description = "GGUF file (byte-level BPE)";
+  impl->adopt_bpe();
+  impl->read_side_files(json::parse(files.tokenizer_config_json), std::nullopt,
+                        json::parse(files.generation_config_json), path + " (tokenizer.ggml.*)");
   impl->index_added();
   return Tokenizer(std::move(impl));
 }

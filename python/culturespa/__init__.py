@@ -28,7 +28,8 @@ from ._core import (
 )
 from ._deprecated import module_getattr
 from ._logging import set_log_level
-from .model import GgufFile, KVCache, Model, gguf_read, safetensors_read, safetensors_write
+from .model import (GgufFile, KVCache, Model, gguf_hf_tensor_name, gguf_qk_unpermute, gguf_read, safetensors_read,
+                    safetensors_write)
 from ._progress import progress_bar
 from .pipeline import (
     AnswerResult,
@@ -45,7 +46,7 @@ from .pipeline import (
     QuestionGenerator,
     dataset_export,
 )
-from .text import IncrementalDecoder, Tokenizer, chat_format_register, chat_render
+from .text import GgufTokenizerFiles, IncrementalDecoder, Tokenizer, chat_format_register, chat_render, gguf_tokenizer_files
 from .generator import Generator, JsonConstraint, JsonConstraintState, Prefix
 from .survey import (
     Culture,
@@ -125,6 +126,7 @@ __all__ = [
     "GenerationResult",
     "Generator",
     "GgufFile",
+    "GgufTokenizerFiles",
     "IncrementalDecoder",
     "JsonConstraint",
     "JsonConstraintState",
@@ -160,7 +162,10 @@ __all__ = [
     "cultures_builtin",
     "dataset_export",
     "file_write_atomic",
+    "gguf_hf_tensor_name",
+    "gguf_qk_unpermute",
     "gguf_read",
+    "gguf_tokenizer_files",
     "progress_bar",
     "prompt_build",
     "prompt_build_all",

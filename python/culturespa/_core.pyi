@@ -8,7 +8,7 @@ import numpy
 import os
 import torch
 import typing
-__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'ParsedQuestion', 'Pipeline', 'PipelineConfig', 'PipelineResult', 'PipelineStageRun', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'SimilarityMatrix', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TopicScore', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_country', 'culture_from_code', 'culture_from_file_name', 'culture_resolve', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_read', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_config_from_json', 'pipeline_config_load', 'pipeline_config_preset', 'pipeline_config_presets', 'pipeline_config_to_json', 'pipeline_default_model_path', 'pipeline_seed', 'pipeline_stage_names', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_default', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
+__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'GgufTokenizerFiles', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'PairedDifference', 'ParsedAnswer', 'ParsedQuestion', 'Pipeline', 'PipelineConfig', 'PipelineResult', 'PipelineStageRun', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'SimilarityMatrix', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TopicScore', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_country', 'culture_from_code', 'culture_from_file_name', 'culture_resolve', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_qk_unpermute', 'gguf_read', 'gguf_tokenizer_files', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_config_from_json', 'pipeline_config_load', 'pipeline_config_preset', 'pipeline_config_presets', 'pipeline_config_to_json', 'pipeline_default_model_path', 'pipeline_seed', 'pipeline_stage_names', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_default', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
 class AnswerOptions:
     """
     QuestionAnswerer's settings; AnswerOptions() holds the defaults.
@@ -620,8 +620,12 @@ class EvaluationCell:
     """
     One method x culture cell of an evaluation table (x100 scores).
     """
-    def to_dict(self) -> dict:
+    def __repr__(self) -> str:
         ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
     @property
     def alignment(self) -> float:
         """
@@ -680,6 +684,12 @@ class EvaluationManifest:
     @staticmethod
     def load(dir: str) -> EvaluationManifest:
         ...
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
     @property
     def cultures(self) -> list[str]:
         ...
@@ -807,8 +817,14 @@ class EvaluationRow:
     """
     One method's row: its cells, their average, its culture similarity.
     """
+    def __repr__(self) -> str:
+        ...
     def cell(self, culture: str) -> EvaluationCell:
         ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
     @property
     def average(self) -> float:
         ...
@@ -850,6 +866,12 @@ class EvaluationRun:
     """
     One result file of an evaluation.
     """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
     @property
     def culture(self) -> str:
         ...
@@ -1302,6 +1324,27 @@ class GgufFile:
         ...
     @property
     def version(self) -> int:
+        ...
+class GgufTokenizerFiles:
+    """
+    
+    The Hugging Face files equivalent to the tokenizer of a GGUF file: the text
+    of tokenizer.json, tokenizer_config.json and generation_config.json.
+    """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def generation_config_json(self) -> str:
+        ...
+    @property
+    def tokenizer_config_json(self) -> str:
+        ...
+    @property
+    def tokenizer_json(self) -> str:
         ...
 class IncrementalDecoder:
     """
@@ -1759,6 +1802,68 @@ class OptionScores:
     @property
     def reused_tokens(self) -> numpy.ndarray:
         ...
+class PairedDifference:
+    """
+    Run b's score minus run a's (x100), bootstrapped.
+    """
+    def __getitem__(self, arg0: str) -> typing.Any:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def ci_high(self) -> float:
+        ...
+    @property
+    def ci_low(self) -> float:
+        """
+        95% bootstrap interval, low end.
+        """
+    @property
+    def difference(self) -> float:
+        """
+        alignment(b) - alignment(a) on the questions counted in both.
+        """
+    @property
+    def questions(self) -> int:
+        """
+        Questions in the comparison.
+        """
+    @property
+    def share_b_better(self) -> float:
+        """
+        Share of resamples in which b scores higher.
+        """
+class ParsedAnswer:
+    """
+    A parsed reply: the option id, or why there is none.
+    """
+    def __getitem__(self, arg0: str) -> typing.Any:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
+    @property
+    def failure(self) -> str:
+        """
+        Why there is no option ("none" when there is one).
+        """
+    @property
+    def message(self) -> str:
+        """
+        Why it failed, naming the question; empty when parsed.
+        """
+    @property
+    def option(self) -> int | None:
+        """
+        The option id (None when the reply gave none).
+        """
 class ParsedQuestion:
     """
     A generation reply read as a question.
@@ -2757,9 +2862,9 @@ class SurveyScorer:
     """
     def __init__(self, survey: typing.Any, *, parse: str = 'reference', bootstrap_samples: int = 1000, seed: int = 0, confidence: float = 0.95) -> None:
         ...
-    def compare(self, a: typing.Any, b: typing.Any, culture: str) -> dict:
+    def compare(self, a: typing.Any, b: typing.Any, culture: str) -> PairedDifference:
         """
-        Paired difference b - a (x100) with its bootstrap interval.
+        Paired difference b - a (x100) with its bootstrap interval: a PairedDifference.
         """
     def culture_from_path(self, path: typing.Any) -> str | None:
         """
@@ -2818,11 +2923,29 @@ class TestCheckpointOptions:
         ...
 class Tokenizer:
     """
-    A LLaMA-2/3, Mistral, Qwen or GPT-2 tokenizer read from a checkpoint folder (tokenizer.json, tokenizer.model or vocab.json + merges.txt).
+    A LLaMA-2/3, Mistral, Qwen or GPT-2 tokenizer read from a checkpoint folder (tokenizer.json, tokenizer.model or vocab.json + merges.txt) or a .gguf file.
     """
     @staticmethod
     def from_folder(path: str, *, prefer: str = 'tokenizer.json') -> Tokenizer:
-        ...
+        """
+        The tokenizer of a checkpoint folder, one tokenizer file, or a .gguf file (from_gguf).
+        """
+    @staticmethod
+    def from_gguf(path: os.PathLike) -> Tokenizer:
+        """
+        The byte-level BPE tokenizer a GGUF file carries (tokenizer.ggml.*), token
+        for token as llama.cpp tokenizes with it, with its special tokens and chat
+        template: with ``Model(path)`` one .gguf file runs a model.
+        
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: a malformed file, or another tokenizer model than byte-level BPE.
+        
+        Example:
+            >>> tokenizer = culturespa.Tokenizer.from_gguf("SmolLM2-135M-Instruct.Q4_1.gguf")
+            >>> tokenizer.encode("In 2024", add_special_tokens=False)
+            [788, 216, 34, 32, 34, 36]
+        """
     def __repr__(self) -> str:
         ...
     def apply_chat_template(self, messages: typing.Any, *, add_generation_prompt: bool = True, format: str | None = None, enable_thinking: bool | None = None, bos_token: str | None = None, eos_token: str | None = None, date_string: str = '26 Jul 2024') -> str:
@@ -2907,6 +3030,12 @@ class TrainExample:
     """
     A tokenized training sequence: prompt then response.
     """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
     @property
     def input_ids(self) -> list[int]:
         ...
@@ -2923,6 +3052,12 @@ class TrainProgress:
     """
     Where a training run stands (given to the callback).
     """
+    def __repr__(self) -> str:
+        ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
     @property
     def eta_seconds(self) -> float:
         ...
@@ -2945,8 +3080,12 @@ class TrainResult:
     """
     What a training run did.
     """
-    def to_dict(self) -> dict:
+    def __repr__(self) -> str:
         ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
     @property
     def adapter_path(self) -> str:
         ...
@@ -2978,8 +3117,12 @@ class TrainStepLog:
     """
     One optimiser step of a LoRA training run.
     """
-    def to_dict(self) -> dict:
+    def __repr__(self) -> str:
         ...
+    def to_dict(self) -> dict:
+        """
+        The fields as a dict of plain Python values (nested results as dicts).
+        """
     @property
     def grad_norm(self) -> float:
         ...
@@ -3018,9 +3161,9 @@ def answer_file_save(path: os.PathLike, questions: typing.Iterable, answers: typ
     """
     Writes answers as the reference's answer-file JSON list (atomically).
     """
-def answer_parse(reply: str, question: typing.Any = None, *, options: list[str] | None = None, zero_based: bool = False, question_id: str = '', mode: str = 'reference', reference_max: int = 10) -> dict:
+def answer_parse(reply: str, question: typing.Any = None, *, options: list[str] | None = None, zero_based: bool = False, question_id: str = '', mode: str = 'reference', reference_max: int = 10) -> ParsedAnswer:
     """
-    Parses a reply to a question (a Question, or options= with zero_based=). Returns {'option': int or None, 'failure': reason name ('none' when parsed), 'message': str}.
+    Parses a reply to a question (a Question, or options= with zero_based=). Returns a ParsedAnswer: option (int or None), failure (reason name, 'none' when parsed), message.
     """
 def answer_parse_reference(reply: str) -> int | None:
     """
@@ -3153,12 +3296,30 @@ def gguf_hf_tensor_name(gguf_name: str) -> str:
     """
     The Hugging Face LLaMA name of a GGUF tensor name ('' when none).
     """
-def gguf_read(path: os.PathLike) -> dict:
+def gguf_qk_unpermute(weight: torch.Tensor, heads: int) -> torch.Tensor:
     """
-    Every tensor of a GGUF file, dequantised to float32 CPU tensors, by GGUF name.
+    A q_proj/k_proj weight as stored by llama.cpp's converter, back in Hugging
+    Face row order (the converter interleaves each head's two RoPE halves).
+    ``heads``: query heads for q_proj, key/value heads for k_proj. ValueError
+    when the rows do not split into ``heads`` pairs.
+    """
+def gguf_read(path: os.PathLike, *, hugging_face: bool = False) -> dict:
+    """
+    Every tensor of a GGUF file, dequantised to float32 CPU tensors.
     
-    Types F32, F16, BF16, Q8_0, Q4_0 and Q4_1; GGUF layout (q/k rows as
-    llama.cpp stores them). Metadata: ``GgufFile(path).metadata``.
+    Types F32, F16, BF16, Q8_0, Q4_0 and Q4_1. By default keyed by GGUF name, in
+    GGUF layout (q/k rows as llama.cpp stores them). ``hugging_face=True``: keyed
+    by Hugging Face LLaMA name, q_proj/k_proj rows un-permuted, as the Hugging
+    Face checkpoint of the same model holds them (a llama GGUF file; FormatError
+    naming a tensor without a Hugging Face counterpart). Metadata:
+    ``GgufFile(path).metadata``.
+    """
+def gguf_tokenizer_files(path: os.PathLike) -> GgufTokenizerFiles:
+    """
+    The Hugging Face files (GgufTokenizerFiles) equivalent to the tokenizer a
+    GGUF file carries, as llama.cpp reads it; written beside the weights they make
+    a folder that transformers loads too. ValueError naming the file and the key
+    for a malformed file or another tokenizer model than byte-level BPE.
     """
 def jensen_shannon_divergence(p: list[float], q: list[float]) -> float:
     """

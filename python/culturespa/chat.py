@@ -118,18 +118,15 @@ def generator_open(model: Optional[PathLike] = None, tokenizer: Optional[PathLik
                    chat_format: Optional[str] = None, **model_options):
     """A Generator over ``model`` (a checkpoint folder or .gguf file; default
     SmolLM2-135M-Instruct) with the tokenizer of ``tokenizer`` (default: the
-    model folder; required for a .gguf file). ``chat_format``: None = the
+    model's own, from its folder or from the .gguf file). ``chat_format``: None = the
     tokenizer's own template (docs/text.md lists the formats)."""
     from .generator import Generator
     from .model import Model
     from .text import Tokenizer
 
     model_path = Path(model) if model is not None else default_model_path()
-    tokenizer_dir = Path(tokenizer) if tokenizer is not None else model_path
-    if tokenizer_dir.is_file():
-        raise ValueError(f"{tokenizer_dir} is a file: give the tokenizer's folder (tokenizer.json) "
-                         f"with --tokenizer when the model is a GGUF file")
-    return Generator(Model(model_path, **model_options), Tokenizer.from_folder(os.fspath(tokenizer_dir)),
+    tokenizer_path = Path(tokenizer) if tokenizer is not None else model_path
+    return Generator(Model(model_path, **model_options), Tokenizer.from_folder(os.fspath(tokenizer_path)),
                      chat_format=chat_format)
 
 

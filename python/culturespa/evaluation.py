@@ -72,7 +72,7 @@ def generator_for(model: PathLike, *, tokenizer: Optional[PathLike] = None, chat
                   batch_size: int = 16, threads: int = 0) -> Tuple[object, str]:
     """A Generator over ``model`` (a named model such as
     ``smollm2-135m-instruct``, fetched on first use; a Hugging Face folder; or
-    a ``.gguf`` file with ``tokenizer`` = its tokenizer folder) and the label
+    a ``.gguf`` file, which carries its tokenizer) and the label
     the evaluation records for it."""
     from . import models
     from .generator import Generator
@@ -84,12 +84,9 @@ def generator_for(model: PathLike, *, tokenizer: Optional[PathLike] = None, chat
     if not path.exists():
         raise FileNotFoundError(f"model {text}: no such folder or file, and not a named model "
                                 f"(named: {', '.join(sorted(models.MODELS))})")
-    tokenizer_dir = Path(tokenizer) if tokenizer is not None else path
-    if tokenizer_dir.is_file():
-        raise ValueError(f"{tokenizer_dir} is a file: give the tokenizer's folder (tokenizer.json) with "
-                         f"--tokenizer when the model is a GGUF file")
+    tokenizer_path = Path(tokenizer) if tokenizer is not None else path
     core = Model(path, threads=threads or None)  # None: LibTorch's choice
-    generator = Generator(core, Tokenizer.from_folder(os.fspath(tokenizer_dir)), chat_format=chat_format,
+    generator = Generator(core, Tokenizer.from_folder(os.fspath(tokenizer_path)), chat_format=chat_format,
                           batch_size=batch_size)
     return generator, model_label(text if text in models.MODELS else path)
 
@@ -244,7 +241,7 @@ def add_parser(sub) -> None:
                     "reference's format; resumable) into --output and prints the results table.")
     ev.add_argument("--model", default="smollm2-135m-instruct",
                     help="a named model (smollm2-135m-instruct, the default), a Hugging Face folder or a .gguf file")
-    ev.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model folder; needed for .gguf)")
+    ev.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model's own)")
     ev.add_argument("--chat-format", default=None, help="chat format (default: the tokenizer's template)")
     ev.add_argument("--methods", nargs="+", default=["P0", "P1"],
                     help="paper methods by name or label (P0 culture_unaware, P1 culture_aware, P2 "

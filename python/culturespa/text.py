@@ -1,7 +1,9 @@
 """Tokenizers and chat templates (the text layer).
 
 ``Tokenizer.from_folder(path, *, prefer="tokenizer.json")`` reads a checkpoint
-folder's tokenizer.json, tokenizer.model or vocab.json + merges.txt.
+folder's tokenizer.json, tokenizer.model or vocab.json + merges.txt, or a
+.gguf file's tokenizer (``Tokenizer.from_gguf``; ``gguf_tokenizer_files`` gives
+it as Hugging Face files).
 ``encode`` returns a plain ``list`` of ``int`` (token sequences differ in length,
 and lists compare directly with Hugging Face's output); wrap it in
 ``numpy.asarray`` or ``torch.tensor`` when a model needs one.
@@ -14,6 +16,7 @@ Python. The classes and functions are those of ``culturespa._core``. See docs/te
 from typing import Optional
 
 from ._core import (
+    GgufTokenizerFiles,
     IncrementalDecoder,
     Tokenizer,
     chat_format_detect,
@@ -21,6 +24,7 @@ from ._core import (
     chat_format_register,
     chat_format_stop_tokens,
     chat_render,
+    gguf_tokenizer_files,
 )
 from ._deprecated import module_getattr
 
@@ -38,6 +42,7 @@ def chat_prompt(tokenizer: Tokenizer, messages, *, format: Optional[str] = None,
 
 
 __all__ = [
+    "GgufTokenizerFiles",
     "IncrementalDecoder",
     "Tokenizer",
     "chat_format_detect",
@@ -46,4 +51,5 @@ __all__ = [
     "chat_format_stop_tokens",
     "chat_prompt",
     "chat_render",
+    "gguf_tokenizer_files",
 ]

@@ -58,6 +58,19 @@ def test_old_names_warn_and_give_the_new_object(module, old, new):
         getattr(mod, "no_such_name")
 
 
+def test_old_gguf_convert_helpers_warn_and_call_the_core():
+    import numpy as np
+
+    from culturespa import gguf_convert
+
+    stored = np.array([[0.0], [2.0], [1.0], [3.0]], dtype=np.float32)  # one head, rotation pairs interleaved
+    with pytest.warns(DeprecationWarning, match="culturespa.gguf_qk_unpermute"):
+        unpermute = gguf_convert.qk_permute_reverse
+    assert unpermute(stored, 1)[:, 0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.warns(DeprecationWarning, match="culturespa.gguf_hf_tensor_name"):
+        assert gguf_convert.GGUF_TENSOR_NAMES["output.weight"] == "lm_head.weight"
+
+
 def test_every_exported_class_is_the_core_class():
     import culturespa
     from culturespa import _core

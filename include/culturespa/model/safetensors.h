@@ -50,7 +50,7 @@ constexpr uint64_t safetensors_max_header_bytes = 100'000'000;
 // `bytes` (`size` bytes; only the header is read, the data area is only
 // bounds-checked). `path` names the file in error messages.
 CULTURESPA_API SafetensorsHeader safetensors_header_parse(const char* bytes, std::size_t size,
-                                           const std::string& path);
+                                                          const std::string& path);
 
 // Element size in bytes of a safetensors dtype name; ConfigError when unknown.
 CULTURESPA_API std::size_t safetensors_dtype_size(const std::string& dtype);
@@ -87,9 +87,9 @@ class CULTURESPA_API SafetensorsFile {
 // Writes `tensors` (any device; written contiguous, in the given order) and
 // `metadata` atomically: a temporary beside `path` is written, flushed and
 // renamed over it. Header padded to 8 bytes as the reference writer does.
-void safetensors_write(const std::string& path,
-                       const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
+CULTURESPA_API void safetensors_write(const std::string& path,
+                                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                                      const std::map<std::string, std::string>& metadata = {});
 
 // The weights of a checkpoint folder: model.safetensors, or the shards listed
 // in model.safetensors.index.json ("weight_map": {tensor: file}).

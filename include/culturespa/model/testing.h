@@ -39,6 +39,6 @@ struct CULTURESPA_API TestCheckpointOptions {
 
 // Writes the checkpoint into `dir` (created when missing); returns the bytes
 // of the weights written.
-int64_t testing_checkpoint_write(const std::string& dir, const TestCheckpointOptions& options = {});
+CULTURESPA_API int64_t testing_checkpoint_write(const std::string& dir, const TestCheckpointOptions& options = {});
 
 }  // namespace culturespa

@@ -68,14 +68,14 @@ struct CULTURESPA_API AnswerResult {
 CULTURESPA_API StageSettings answer_settings(const AnswerOptions& options, const std::string& culture, const ReplySource& source);
 
 // The answer-file path of a run ("" culture = unaware) in `dir`.
-std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options = {});
+CULTURESPA_API std::string answer_file_path(const std::string& dir, const std::string& culture, const AnswerOptions& options = {});
 
 // Writes an answer file as a JSON list in the reference's shape: per
 // question {"Q_id", "question", "option_lst", "class", "zero_based",
 // "answer"} plus "distribution" (and "answer" = its argmax label) for
 // scored answers. Atomic. ValueError when answers and questions differ in length.
 CULTURESPA_API void answer_file_save(const std::string& path, const std::vector<Question>& questions,
-                      const std::vector<ModelAnswer>& answers);
+                                     const std::vector<ModelAnswer>& answers);
 
 class CULTURESPA_API QuestionAnswerer {
  public:

@@ -27,7 +27,7 @@ using PromptBuilder = std::function<Conversation(const Question& question, const
 // PromptMethod::culture_aware with `templates`) for any of `cultures`; a
 // culture code outside them is a ValueError naming it.
 CULTURESPA_API PromptBuilder prompt_builder_culture_aware(const PromptTemplates& templates = PromptTemplates::reference(),
-                                           const std::vector<Culture>& cultures = cultures_builtin());
+                                                          const std::vector<Culture>& cultures = cultures_builtin());
 
 enum class DatasetFormat {
   alpaca,      // a JSON list of {instruction, input, output, system} + dataset_info.json
@@ -93,8 +93,8 @@ CULTURESPA_API std::vector<PairProblem> dataset_pair_problems(const std::vector<
 // Records for `pairs` after dropping invalid and duplicate pairs
 // (dataset_pair_problems) and subsampling, in pair order. ValueError for a
 // fraction outside its range or an empty builder.
-std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
-                                           const DatasetExportOptions& options = {});
+CULTURESPA_API std::vector<DatasetRecord> dataset_records(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+                                                          const DatasetExportOptions& options = {});
 
 // What dataset_export wrote.
 struct CULTURESPA_API DatasetExportSummary {
@@ -110,8 +110,8 @@ struct CULTURESPA_API DatasetExportSummary {
 // "<name>[_<CULTURE>]_train.<ext>" and, when validation_fraction > 0,
 // "..._validation.<ext>"; for Alpaca also dataset_info.json naming every file.
 // Each file is written atomically. ValueError for no pairs, or none valid.
-DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
-                                    const std::string& dir, const DatasetExportOptions& options = {},
-                                    ProgressCallback progress = {});
+CULTURESPA_API DatasetExportSummary dataset_export(const std::vector<ContrastPair>& pairs, const PromptBuilder& build,
+                                                   const std::string& dir, const DatasetExportOptions& options = {},
+                                                   ProgressCallback progress = {});
 
 }  // namespace culturespa

@@ -184,7 +184,7 @@ CULTURESPA_API std::string evaluation_report_to_markdown(const EvaluationReport&
 
 // The file of one (method, culture, run): <dir>/<prefix>_<method>[_<CULTURE>]_<run>.json.
 CULTURESPA_API std::string evaluation_result_path(const std::string& dir, const std::string& method, const std::string& culture,
-                                   std::size_t run, const std::string& prefix = "wvs_result");
+                                                  std::size_t run, const std::string& prefix = "wvs_result");
 
 class CULTURESPA_API SurveyEvaluator {
  public:
@@ -268,8 +268,8 @@ struct CULTURESPA_API ComparisonReport {
   std::vector<std::string> cultures;
   std::vector<ComparisonRow> rows;
 };
-ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
-                                    const ScorerOptions& scoring = {});
+CULTURESPA_API ComparisonReport evaluation_compare(const std::vector<std::string>& dirs, const Survey& survey,
+                                                   const ScorerOptions& scoring = {});
 CULTURESPA_API std::string comparison_report_to_json(const ComparisonReport& report);
 CULTURESPA_API std::string comparison_report_to_csv(const ComparisonReport& report);
 CULTURESPA_API std::string comparison_report_to_markdown(const ComparisonReport& report);

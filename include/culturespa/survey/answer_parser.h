@@ -58,8 +58,8 @@ struct CULTURESPA_API ParsedAnswer {
 };
 
 // Parses one reply to `question` in the given mode. Never throws on any reply.
-ParsedAnswer answer_parse(std::string_view reply, const Question& question,
-                          const AnswerParseOptions& options = {});
+CULTURESPA_API ParsedAnswer answer_parse(std::string_view reply, const Question& question,
+                                         const AnswerParseOptions& options = {});
 
 // "reference" / "robust"; ValueError naming the value otherwise.
 CULTURESPA_API ParseMode parse_mode_from_name(std::string_view name);

@@ -48,8 +48,8 @@ struct CULTURESPA_API ConfidenceInterval {
 
 // Percentile bootstrap of alignment_score over questions (resampled with
 // replacement, the score recomputed on each resample).
-ConfidenceInterval alignment_bootstrap(const std::vector<AlignmentItem>& items,
-                                       const BootstrapOptions& options = {});
+CULTURESPA_API ConfidenceInterval alignment_bootstrap(const std::vector<AlignmentItem>& items,
+                                                      const BootstrapOptions& options = {});
 
 struct CULTURESPA_API PairedDifference {
   ConfidenceInterval difference;  // alignment(b) - alignment(a), with its interval
@@ -60,18 +60,18 @@ struct CULTURESPA_API PairedDifference {
 // Two runs on the same questions (a[i] and b[i] are the same question, same
 // gold): the difference of their scores, bootstrapped with the same question
 // indices for both runs. ValueError when the lists differ in length or gold.
-PairedDifference alignment_paired_difference(const std::vector<AlignmentItem>& a,
-                                             const std::vector<AlignmentItem>& b,
-                                             const BootstrapOptions& options = {});
+CULTURESPA_API PairedDifference alignment_paired_difference(const std::vector<AlignmentItem>& a,
+                                                            const std::vector<AlignmentItem>& b,
+                                                            const BootstrapOptions& options = {});
 
 // A percentile bootstrap of any statistic of n questions: each resample
 // draws n question indices with replacement and calls `statistic` with how
 // often each index was drawn (counts[i]); the estimate is the statistic with
 // every count 1. NaN resampled values are left out. (Several runs or
 // cultures resampled with the same questions, e.g. a mean over runs.)
-ConfidenceInterval bootstrap_counts(std::size_t n,
-                                    const std::function<double(const std::vector<std::size_t>& counts)>& statistic,
-                                    const BootstrapOptions& options = {});
+CULTURESPA_API ConfidenceInterval bootstrap_counts(std::size_t n,
+                                                   const std::function<double(const std::vector<std::size_t>& counts)>& statistic,
+                                                   const BootstrapOptions& options = {});
 
 // --- distributions over a question's options (index 0 = first option) ---------
 // Both arguments are normalised to sum 1 first; ValueError when their sizes

@@ -62,7 +62,7 @@ struct CULTURESPA_API PromptTemplates {
 // ConfigError naming `where` when the placeholders do not match `args` or a
 // brace is unbalanced or names a field ("{0}", "{name}").
 CULTURESPA_API std::string template_format(std::string_view pattern, const std::vector<std::string>& args,
-                            std::string_view where = "template");
+                                           std::string_view where = "template");
 
 // One question asked one way: the (system, user) conversation for the chat
 // template, and the answer labels option scoring compares ("1".."n", or
@@ -90,31 +90,31 @@ struct CULTURESPA_API CultureContrast {
   std::vector<std::string> different;  // culture codes
 };
 CULTURESPA_API CultureContrast culture_contrast(const Survey& survey, std::string_view culture,
-                                 std::size_t count = 3);
+                                                std::size_t count = 3);
 
 // The system prompt of `method` for `culture` (ignored by culture_unaware and
 // self_alignment). ValueError for an unknown culture or a missing one.
 CULTURESPA_API std::string prompt_system(const Survey& survey, PromptMethod method, std::string_view culture,
-                          const PromptTemplates& templates = PromptTemplates::reference());
+                                         const PromptTemplates& templates = PromptTemplates::reference());
 
 // Builds the prompt for one question. `question` may be a survey question or
 // any other (e.g. a generated one); the self-alignment methods need the
 // question's example list from the survey (ValueError when it has none, or
 // fewer than `examples` of its candidates have a gold answer for the culture).
-SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
-                          std::string_view culture = {},
-                          const PromptTemplates& templates = PromptTemplates::reference(),
-                          std::size_t examples = 5);
+CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, const Question& question, PromptMethod method,
+                                         std::string_view culture = {},
+                                         const PromptTemplates& templates = PromptTemplates::reference(),
+                                         std::size_t examples = 5);
 // The survey question `question_id` (ValueError naming it when unknown).
-SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
-                          std::string_view culture = {},
-                          const PromptTemplates& templates = PromptTemplates::reference(),
-                          std::size_t examples = 5);
+CULTURESPA_API SurveyPrompt prompt_build(const Survey& survey, std::string_view question_id, PromptMethod method,
+                                         std::string_view culture = {},
+                                         const PromptTemplates& templates = PromptTemplates::reference(),
+                                         std::size_t examples = 5);
 // One prompt per evaluated question, in survey order.
-std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
-                                           std::string_view culture = {},
-                                           const PromptTemplates& templates = PromptTemplates::reference(),
-                                           std::size_t examples = 5);
+CULTURESPA_API std::vector<SurveyPrompt> prompt_build_all(const Survey& survey, PromptMethod method,
+                                                          std::string_view culture = {},
+                                                          const PromptTemplates& templates = PromptTemplates::reference(),
+                                                          std::size_t examples = 5);
 
 // --- question generation ---------------------------------------------------
 
@@ -125,9 +125,9 @@ CULTURESPA_API std::string python_repr_list(const std::vector<std::string>& item
 // The user prompt asking for a new question on `topic`, with the examples in
 // the given order (the reference samples and shuffles them; the caller does).
 CULTURESPA_API std::string prompt_generate_user(std::string_view topic, const std::vector<Question>& examples,
-                                 const PromptTemplates& templates = PromptTemplates::reference());
+                                                const PromptTemplates& templates = PromptTemplates::reference());
 // (generate_system, prompt_generate_user) as a conversation.
 CULTURESPA_API Conversation prompt_generate(std::string_view topic, const std::vector<Question>& examples,
-                             const PromptTemplates& templates = PromptTemplates::reference());
+                                            const PromptTemplates& templates = PromptTemplates::reference());
 
 }  // namespace culturespa

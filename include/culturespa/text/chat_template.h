@@ -42,13 +42,13 @@ using ChatFormatFunction =
 // `format` is unknown, ValueError when the conversation does not fit the
 // format (e.g. roles that do not alternate where the template requires it).
 // Here bos_token/eos_token default to "" when unset.
-std::string chat_render(const std::string& format, const Conversation& conversation,
-                        const ChatTemplateOptions& options = {});
+CULTURESPA_API std::string chat_render(const std::string& format, const Conversation& conversation,
+                                       const ChatTemplateOptions& options = {});
 
 // Registers (or replaces) a format. With `template_sources`, those
 // chat_template texts are recognised as this format by chat_format_detect.
-void chat_format_register(const std::string& name, ChatFormatFunction render,
-                          const std::vector<std::string>& template_sources = {});
+CULTURESPA_API void chat_format_register(const std::string& name, ChatFormatFunction render,
+                                         const std::vector<std::string>& template_sources = {});
 
 // The format of a tokenizer_config.json chat_template: known templates are
 // recognised by a hash of their text (surrounding whitespace ignored).

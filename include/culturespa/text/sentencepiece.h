@@ -62,7 +62,7 @@ struct CULTURESPA_API SentencePieceTrainOptions {
 };
 
 // Trains a model in-process on `sentences` and returns it serialized.
-std::string sentencepiece_train(const std::vector<std::string>& sentences,
-                                const SentencePieceTrainOptions& options = {});
+CULTURESPA_API std::string sentencepiece_train(const std::vector<std::string>& sentences,
+                                               const SentencePieceTrainOptions& options = {});
 
 }  // namespace culturespa

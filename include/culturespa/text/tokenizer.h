@@ -7,6 +7,8 @@
 //                           byte_fallback and Prepend/Replace (Mistral).
 //   tokenizer.model         sentencepiece, through the real library.
 //   vocab.json + merges.txt GPT-2's original files.
+//   a .gguf file            the byte-level BPE tokenizer llama.cpp reads from
+//                           it (tokenizer.ggml.*), so that one file runs a model.
 // Side files read from the same folder: tokenizer_config.json (BOS/EOS/PAD,
 // add_bos_token, chat_template), config.json and generation_config.json
 // (bos/eos/pad token ids; every eos id is a stop id).
@@ -55,7 +57,13 @@ class CULTURESPA_API Tokenizer {
   // vocab.json file (side files are then read from its folder). FileError
   // when nothing loadable is there; FormatError / ConfigError for a corrupt
   // or unsupported file, naming it.
+  // A GGUF file at `path` is read by from_gguf.
   static Tokenizer from_folder(const std::string& path, const TokenizerOptions& options = {});
+  // The tokenizer a GGUF file carries (gguf_tokenizer_files): token for
+  // token as llama.cpp tokenizes with that file. FileError when it cannot be
+  // opened; FormatError / ConfigError naming the file and the key for a
+  // malformed file or another tokenizer model than byte-level BPE.
+  static Tokenizer from_gguf(const std::string& path);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -92,7 +100,7 @@ class CULTURESPA_API Tokenizer {
 
   // "tokenizer.json (byte-level BPE)", "tokenizer.model (sentencepiece)", ...
   std::string description() const;
-  const std::string& folder() const;
+  const std::string& folder() const;  // the GGUF file's path for from_gguf
 
   // --- chat templates (culturespa/text/chat_template.h) ---
   // tokenizer_config.json's chat_template, "" when absent.
@@ -118,6 +126,25 @@ class CULTURESPA_API Tokenizer {
   friend class IncrementalDecoder;
   std::unique_ptr<Impl> impl_;
 };
+
+class GgufFile;  // culturespa/core/gguf.h
+
+// The Hugging Face files equivalent to the tokenizer a GGUF file carries, as
+// llama.cpp reads it: tokenizer.json (byte-level BPE from
+// tokenizer.ggml.tokens, .merges and .token_type, with the pre-tokenizer
+// llama.cpp uses for tokenizer.ggml.pre), tokenizer_config.json (special
+// tokens, add_bos_token, the chat template) and generation_config.json
+// (bos/eos/pad ids). Tokenizer::from_gguf runs them; written beside the
+// weights they make a checkpoint folder transformers loads too.
+// ConfigError naming the file and the key for a missing key, another
+// tokenizer model than "gpt2" (byte-level BPE) or an unknown pre-tokenizer;
+// FormatError for a malformed merge or vocabulary.
+struct CULTURESPA_API GgufTokenizerFiles {
+  std::string tokenizer_json;
+  std::string tokenizer_config_json;
+  std::string generation_config_json;
+};
+CULTURESPA_API GgufTokenizerFiles gguf_tokenizer_files(const GgufFile& file);
 
 // Decodes a growing list of ids (generation), returning only the new text of
 // each step and never a split UTF-8 character: bytes of an incomplete

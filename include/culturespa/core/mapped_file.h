@@ -1,14 +1,16 @@
-// lib/model/mapped_file.h (private to the model layer): a whole file mapped
-// read-only, shared by the safetensors and GGUF readers.
+// culturespa/core/mapped_file.h: a whole file mapped read-only (or read into
+// memory), as the GGUF and safetensors readers hold their files.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "culturespa/core/export.h"
+
 namespace culturespa {
 
-struct MappedFile {
+struct CULTURESPA_API MappedFile {
   void* data = nullptr;
   std::size_t size = 0;
   bool owned = false;  // read into a malloc'ed buffer, not mapped
