@@ -85,8 +85,10 @@ class TorchRun:
         import subprocess
         import sys
 
+        # --redirects 1 --tee 1: Debian's torch 1.13 on Python 3.11 cannot parse the default
+        # "--redirects 0" (an IntFlag change); stdout is teed to the console, stderr left alone.
         command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-                   "--master_addr", "127.0.0.1", "--master_port", str(self.free_port()), "-m", "culturespa", *argv]
+                   "--redirects", "1", "--tee", "1", "--master_addr", "127.0.0.1", "--master_port", str(self.free_port()), "-m", "culturespa", *argv]
         return subprocess.Popen(command, env=self.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
 

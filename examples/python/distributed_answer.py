@@ -29,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="checkpoint folder with its tokenizer (default: a random one)")
     parser.add_argument("--output", required=True, help="answer folder, shared by every rank")
-    parser.add_argument("--cultures", nargs="+", default=["KEN", "THA", "DEU", "USA", "JPN"])
+    parser.add_argument("--cultures", nargs="+", default=["KEN", "THA", "DEU", "USA", "CHN"])
     args = parser.parse_args()
 
     # One process: None, and everything below runs as usual.
