@@ -548,8 +548,8 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
   const json config_doc = json::parse(config_text);
   json manifest = manifest_load(dir / kManifest);
   if (!manifest.contains("stages")) manifest["stages"] = json::object();
-  // Several ranks (distributed_init, docs/distributed.md): answer, tune and
-  // evaluate split their work; rank 0 alone runs the other stages and writes
+  // Several ranks (distributed_init, docs/distributed.md): generate, answer,
+  // tune and evaluate split their work; rank 0 alone runs the other stages and writes
   // the run folder's files; every rank waits for each stage's end. The
   // check is also a barrier: every rank has read the folder before rank 0
   // changes it.
@@ -672,7 +672,8 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
       manifest["stages"] = ordered;
       manifest_save();
       const auto started = std::chrono::steady_clock::now();
-      const bool split = stage == PipelineStage::answer || stage == PipelineStage::tune || stage == PipelineStage::evaluate;
+      const bool split = stage == PipelineStage::generate || stage == PipelineStage::answer ||
+                         stage == PipelineStage::tune || stage == PipelineStage::evaluate;
       if (lead || split) record.outputs = run.run_stage(stage);
       if (ranks) ranks->barrier("the end of pipeline stage " + name);
       record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -705,7 +705,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 # Commands whose work is split across ranks under torchrun (docs/distributed.md).
-_SHARDED_COMMANDS = {"answer", "evaluate", "run", "tune"}
+_SHARDED_COMMANDS = {"generate", "answer", "evaluate", "run", "tune"}
 
 
 def _distributed_start(argv: List[str]):

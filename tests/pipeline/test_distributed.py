@@ -51,6 +51,30 @@ def test_answering_on_two_ranks_equals_one_process(tiny_model_dir, bank, tmp_pat
         assert two[name] == one[name], name
 
 
+def test_generation_on_two_ranks_equals_one_process(tiny_model_dir, tmp_path, capsys, torchrun):
+    seeds = tmp_path / "seeds.json"
+    seeds.write_text(json.dumps([{"Q_id": f"S{topic}{i}", "question": f"Is {topic.lower()} thing {i} good?",
+                                  "option_lst": ["Yes", "No"], "class": topic}
+                                 for topic in ("Food", "Music", "Sport") for i in range(3)]))
+
+    def argv(output):
+        return ["generate", "--model", str(tiny_model_dir), "--chat-format", "chatml", "--seeds", str(seeds),
+                "--per-topic", "2", "--round-size", "2", "--max-attempts", "4", "--max-new-tokens", "40",
+                "--constrained", "--tolerant-json", "--threads", "1", "--output", str(output)]
+
+    one_code = cli.main(argv(tmp_path / "one.jsonl"))
+    one_out = capsys.readouterr().out
+    code, out = torchrun.run(argv(tmp_path / "two.jsonl"))
+    assert code == one_code, out
+    one = (tmp_path / "one.jsonl").read_bytes()
+    assert one.count(b"\n") > 0, one_out  # questions were accepted: the comparison compares something
+    assert (tmp_path / "two.jsonl").read_bytes() == one
+    assert not list(tmp_path.glob("two.jsonl.rank*"))  # the part files were merged and removed
+    # Every rank prints the whole table (the other ranks' topics exchanged).
+    for line in one_out.splitlines()[1:4]:
+        assert out.count(line) == 2, (line, out)
+
+
 def test_kill_9_of_a_rank_then_a_rerun_resumes(tiny_model_dir, bank, tmp_path, capsys, torchrun):
     assert cli.main(answer_argv(tiny_model_dir, bank, tmp_path / "one")) == 0
     capsys.readouterr()

@@ -167,8 +167,8 @@ class CULTURESPA_API Pipeline {
   // work: run again to resume.
   //
   // Under a process group (distributed_init(), docs/distributed.md) every
-  // rank calls run() alike: answer, tune and evaluate split their work, rank
-  // 0 alone runs the other stages and writes the run folder's files (which
+  // rank calls run() alike: generate, answer, tune and evaluate split their
+  // work, rank 0 alone runs the other stages and writes the run folder's files (which
   // every rank must share), and every rank waits for each stage's end.
   // ConfigError when the ranks' configs differ.
   PipelineResult run(const std::string& run_dir, const PipelineRunOptions& options = {},
