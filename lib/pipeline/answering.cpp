@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 
 #include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
+#include "culturespa/model/distributed.h"
 #include "culturespa/survey/answer_parser.h"
 
 namespace culturespa {
@@ -143,10 +145,25 @@ AnswerResult QuestionAnswerer::answer(const std::vector<Question>& questions, co
   if (options_.unaware) runs.push_back("");
   for (const auto& c : options_.cultures) runs.push_back(c.code);
 
+  // Several ranks (distributed_init): run k is rank k % world's, whole, so
+  // that its batches are the ones one process forms and its file is
+  // byte-identical; the other runs' files are read once every rank is done.
+  const std::shared_ptr<Distributed> group = distributed_group();
+  if (group) {
+    std::string agreed;
+    for (const auto& culture : runs) agreed += answer_settings(options_, culture, source_).hash() + "\n";
+    for (const auto& q : questions) agreed += q.id + "\n";
+    group->require_same("answer settings and questions", agreed);
+  }
+
   AnswerResult result;
   const std::size_t total = runs.size() * questions.size();
   ProgressReporter reporter(progress, "answer", total);
-  for (const auto& culture : runs) {
+  std::vector<std::optional<AnswerSet>> sets(runs.size());
+  std::vector<AnswerRunReport> reports(runs.size());
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    if (group && !group->owns(k)) continue;
+    const std::string& culture = runs[k];
     AnswerRunReport report;
     report.culture = culture;
     report.path = answer_file_path(dir, culture, options_);
@@ -197,11 +214,36 @@ AnswerResult QuestionAnswerer::answer(const std::vector<Question>& questions, co
       answer_file_save(report.path, questions, answers);
     }
     report.parsed = parsed_count(answers);
+    if (group) report.rank = static_cast<std::size_t>(group->rank());
     reporter.advance(questions.size());
-    AnswerSet set{culture, std::move(answers)};
-    if (culture.empty()) result.unaware = std::move(set);
-    else result.aware.push_back(std::move(set));
-    result.runs.push_back(report);
+    sets[k] = AnswerSet{culture, std::move(answers)};
+    reports[k] = report;
+  }
+  if (group) {
+    group->barrier("the end of answering into " + dir);
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+      if (sets[k]) continue;
+      AnswerRunReport report;
+      report.culture = runs[k];
+      report.path = answer_file_path(dir, runs[k], options_);
+      report.questions = questions.size();
+      report.rank = k % static_cast<std::size_t>(group->world_size());
+      auto done = finished_run(report.path, questions, answer_settings(options_, runs[k], source_));
+      if (!done)
+        throw FileError(FileError::Kind::not_found, report.path,
+                        "answering: " + report.path + ", answered by rank " + std::to_string(report.rank) +
+                            ", is not in this rank's folder: every rank must write into one shared folder (one "
+                            "machine, or a network file system)");
+      report.parsed = parsed_count(*done);
+      reporter.advance(questions.size());
+      sets[k] = AnswerSet{runs[k], std::move(*done)};
+      reports[k] = report;
+    }
+  }
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    if (runs[k].empty()) result.unaware = std::move(*sets[k]);
+    else result.aware.push_back(std::move(*sets[k]));
+    result.runs.push_back(reports[k]);
   }
   reporter.report();
   return result;

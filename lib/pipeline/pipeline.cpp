@@ -17,6 +17,7 @@
 #include "culturespa/core/sha256.h"
 #include "culturespa/core/version.h"
 #include "culturespa/generator/json_constraint.h"
+#include "culturespa/model/distributed.h"
 #include "culturespa/pipeline/stage_files.h"
 #include "culturespa/survey/answers.h"
 #include "culturespa/survey/survey.h"
@@ -546,6 +547,14 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
   const json config_doc = json::parse(config_text);
   json manifest = manifest_load(dir / kManifest);
   if (!manifest.contains("stages")) manifest["stages"] = json::object();
+  // Several ranks (distributed_init, docs/distributed.md): generate, answer,
+  // tune and evaluate split their work; rank 0 alone runs the other stages and writes
+  // the run folder's files; every rank waits for each stage's end. The
+  // check is also a barrier: every rank has read the folder before rank 0
+  // changes it.
+  const std::shared_ptr<Distributed> ranks = distributed_group();
+  const bool lead = !ranks || ranks->rank() == 0;
+  if (ranks) ranks->require_same("pipeline config", config_text);
 
   // A folder of another config: refused, or redone from --from.
   if (fs::exists(dir / kConfig)) {
@@ -563,6 +572,7 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
       for (std::size_t s = from; s < kStages; ++s) {
         const std::string name = pipeline_stage_name(stage_at(s));
         manifest["stages"].erase(name);
+        if (!lead) continue;
         if (stage_at(s) == PipelineStage::report) {
           fs::remove(dir / "report.md");
           fs::remove(dir / "report.html");
@@ -573,6 +583,8 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
       }
     }
   }
+
+  if (ranks) ranks->barrier("the start of the pipeline in " + dir.string());
 
   // Inputs of the first stage run: the outputs of every stage before it.
   for (std::size_t s = 0; s < from; ++s) {
@@ -614,7 +626,7 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
     return result;
   }
 
-  if (!fs::exists(dir / kConfig) || file_read_text((dir / kConfig).string()) != config_text)
+  if (lead && (!fs::exists(dir / kConfig) || file_read_text((dir / kConfig).string()) != config_text))
     file_write_atomic((dir / kConfig).string(), config_text);
   const BuildInfo build = build_info();
   manifest["culturespa_version"] = build.version;
@@ -629,7 +641,9 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
   for (const auto& name : pipeline_stage_names())
     if (manifest["stages"].contains(name)) stages[name] = manifest["stages"][name];
   manifest["stages"] = stages;
-  const auto manifest_save = [&] { file_write_atomic((dir / kManifest).string(), manifest.dump(2) + "\n"); };
+  const auto manifest_save = [&] {
+    if (lead) file_write_atomic((dir / kManifest).string(), manifest.dump(2) + "\n");
+  };
   manifest_save();
 
   Run run{c, dir, options, progress, {}, model_name};
@@ -657,7 +671,10 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
       manifest["stages"] = ordered;
       manifest_save();
       const auto started = std::chrono::steady_clock::now();
-      record.outputs = run.run_stage(stage);
+      const bool split = stage == PipelineStage::generate || stage == PipelineStage::answer ||
+                         stage == PipelineStage::tune || stage == PipelineStage::evaluate;
+      if (lead || split) record.outputs = run.run_stage(stage);
+      if (ranks) ranks->barrier("the end of pipeline stage " + name);
       record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       record.status = "ran";
       entry["status"] = "done";

@@ -1,6 +1,7 @@
 #include "culturespa/pipeline/question_generator.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -9,6 +10,7 @@
 #include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
+#include "culturespa/model/distributed.h"
 #include "culturespa/pipeline/question_filter.h"
 
 namespace culturespa {
@@ -249,6 +251,22 @@ json generated_to_json(const GeneratedQuestion& g, std::size_t round_size) {
               {"parse", reply_parse_name(g.how)}, {"prompt", g.prompt}};
 }
 
+// Throws json::exception for a missing or mistyped field.
+GeneratedQuestion generated_from_json(const json& line) {
+  GeneratedQuestion g;
+  g.question.topic = line.at("topic").get<std::string>();
+  g.question.id = line.at("Q_id").get<std::string>();
+  g.question.text = line.at("question").get<std::string>();
+  g.question.options = line.at("option_lst").get<std::vector<std::string>>();
+  g.question.zero_based = !g.question.options.empty() && g.question.options.front() == "0";
+  g.attempt = line.at("attempt").get<std::size_t>();
+  g.round = line.at("round").get<std::size_t>();
+  g.prompt = line.value("prompt", "");
+  const std::string how = line.value("parse", "strict");
+  g.how = how == "tolerant" ? ReplyParse::tolerant : ReplyParse::strict;
+  return g;
+}
+
 struct StageRead {
   std::vector<GeneratedQuestion> questions;
   std::vector<std::size_t> round_sizes;  // per question
@@ -275,18 +293,8 @@ StageRead stage_read(const std::string& path) {
         throw FormatError(where + ": malformed JSON");
       }
       try {
-        GeneratedQuestion g;
-        g.question.topic = parsed->at("topic").get<std::string>();
-        g.question.id = parsed->at("Q_id").get<std::string>();
-        g.question.text = parsed->at("question").get<std::string>();
-        g.question.options = parsed->at("option_lst").get<std::vector<std::string>>();
-        g.attempt = parsed->at("attempt").get<std::size_t>();
-        g.round = parsed->at("round").get<std::size_t>();
-        g.prompt = parsed->value("prompt", "");
-        const std::string how = parsed->value("parse", "strict");
-        g.how = how == "tolerant" ? ReplyParse::tolerant : ReplyParse::strict;
+        out.questions.push_back(generated_from_json(*parsed));
         out.round_sizes.push_back(parsed->at("round_size").get<std::size_t>());
-        out.questions.push_back(std::move(g));
       } catch (const json::exception& error) {
         throw FormatError(where + ": not a generated question (" + error.what() + ")");
       }
@@ -295,6 +303,56 @@ StageRead stage_read(const std::string& path) {
     begin = end + 1;
   }
   return out;
+}
+
+// The part files of `stage_path` that ranks write (`<stage file>.rank<r>`), sorted.
+std::vector<std::string> stage_parts(const std::string& stage_path) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  const fs::path stage(stage_path);
+  const fs::path folder = stage.has_parent_path() ? stage.parent_path() : fs::path(".");
+  const std::string prefix = stage.filename().string() + ".rank";
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file() && it->path().filename().string().rfind(prefix, 0) == 0) out.push_back(it->path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string stage_part_path(const std::string& stage_path, int rank) {
+  return stage_path + ".rank" + std::to_string(rank);
+}
+
+// The stage file's text for `topics`, in their order: what one uninterrupted process appends.
+std::string stage_text(const std::vector<GenerationTopic>& topics,
+                       const std::map<std::string, std::vector<GeneratedQuestion>>& by_topic, std::size_t round_size) {
+  std::string text;
+  for (const auto& topic : topics) {
+    const auto it = by_topic.find(topic.name);
+    if (it == by_topic.end()) continue;
+    for (const auto& g : it->second) text += generated_to_json(g, round_size).dump() + "\n";
+  }
+  return text;
+}
+
+json topic_report_to_json(const GenerationTopicReport& r) {
+  return json{{"topic", r.topic},       {"target", r.target},     {"resumed", r.resumed},
+              {"accepted", r.accepted}, {"attempts", r.attempts}, {"strict", r.strict},
+              {"tolerant", r.tolerant}, {"unparseable", r.unparseable}, {"exhausted", r.exhausted}};
+}
+
+GenerationTopicReport topic_report_from_json(const json& j) {
+  GenerationTopicReport r;
+  r.topic = j.at("topic").get<std::string>();
+  r.target = j.at("target").get<std::size_t>();
+  r.resumed = j.at("resumed").get<std::size_t>();
+  r.accepted = j.at("accepted").get<std::size_t>();
+  r.attempts = j.at("attempts").get<std::size_t>();
+  r.strict = j.at("strict").get<std::size_t>();
+  r.tolerant = j.at("tolerant").get<std::size_t>();
+  r.unparseable = j.at("unparseable").get<std::size_t>();
+  r.exhausted = j.at("exhausted").get<bool>();
+  return r;
 }
 
 }  // namespace
@@ -354,25 +412,66 @@ GenerationResult QuestionGenerator::generate(const std::vector<GenerationTopic>&
   const std::size_t max_attempts =
       options_.max_attempts_per_topic ? options_.max_attempts_per_topic : 20 * target + round_size;
 
-  // What an earlier run accepted, per topic.
-  std::map<std::string, std::vector<GeneratedQuestion>> resumed;
-  std::ofstream stage;
-  if (!stage_path.empty()) {
-    std::ifstream probe(stage_path);
-    if (probe.good()) {
-      probe.close();
-      StageRead read = stage_read(stage_path);
-      for (std::size_t i = 0; i < read.questions.size(); ++i) {
-        if (read.round_sizes[i] != round_size)
-          throw ValueError(stage_path + ": written with round_size " + std::to_string(read.round_sizes[i]) +
-                           ", this run has " + std::to_string(round_size) +
-                           " (rounds decide the examples: use the same round size to resume)");
-        resumed[read.questions[i].question.topic].push_back(read.questions[i]);
-      }
-      if (read.clean_text != file_read_text(stage_path)) file_write_atomic(stage_path, read.clean_text);
+  // Several ranks (distributed_init, docs/distributed.md): topic t is rank
+  // t % world's, whole (its attempts seed their own streams, so its questions
+  // are the ones one process draws). Each rank appends to its own part file;
+  // at the end the ranks exchange their topics and rank 0 writes the stage
+  // file as one uninterrupted process would, then removes the parts.
+  const std::shared_ptr<Distributed> ranks = distributed_group();
+  if (ranks) {
+    std::string agreed = std::to_string(target) + "/" + std::to_string(round_size) + "/" + std::to_string(max_attempts) +
+                         "/" + std::to_string(options_.seed) + "/" + stage_path + "\n";
+    for (const auto& t : topics) {
+      agreed += t.name + ":";
+      for (const auto& q : t.seeds) agreed += q.id + ",";
+      agreed += "\n";
     }
-    stage.open(stage_path, std::ios::app | std::ios::binary);
-    if (!stage) throw FileError(FileError::Kind::io, stage_path, "cannot open the generation stage file for appending");
+    ranks->require_same("question generation settings and topics", agreed);
+  }
+  const auto owned = [&](std::size_t t) { return !ranks || ranks->owns(t); };
+
+  // What earlier runs accepted, per topic: the stage file and any part files
+  // of an interrupted run over several ranks (each topic's questions are a
+  // prefix of one sequence, so the longest list holds the others).
+  std::map<std::string, std::vector<GeneratedQuestion>> resumed;
+  const std::vector<std::string> parts = stage_path.empty() ? std::vector<std::string>{} : stage_parts(stage_path);
+  const bool sharded = ranks || !parts.empty();
+  std::string clean_text;  // the stage file without a torn last line
+  const auto resume_from = [&](const std::string& path) {
+    std::ifstream probe(path);
+    if (!probe.good()) return false;
+    probe.close();
+    StageRead read = stage_read(path);
+    std::map<std::string, std::vector<GeneratedQuestion>> found;
+    for (std::size_t i = 0; i < read.questions.size(); ++i) {
+      if (read.round_sizes[i] != round_size)
+        throw ValueError(path + ": written with round_size " + std::to_string(read.round_sizes[i]) +
+                         ", this run has " + std::to_string(round_size) +
+                         " (rounds decide the examples: use the same round size to resume)");
+      found[read.questions[i].question.topic].push_back(read.questions[i]);
+    }
+    for (auto& [topic, list] : found)
+      if (list.size() > resumed[topic].size()) resumed[topic] = std::move(list);
+    if (path == stage_path) clean_text = std::move(read.clean_text);
+    return true;
+  };
+  std::ofstream stage;
+  std::string write_path = stage_path;
+  if (!stage_path.empty()) {
+    const bool had_stage = resume_from(stage_path);
+    for (const auto& part : parts) resume_from(part);
+    if (sharded) {
+      // This process's file starts with everything it resumes of its own topics.
+      std::vector<GenerationTopic> mine;
+      for (std::size_t t = 0; t < topics.size(); ++t)
+        if (owned(t)) mine.push_back(topics[t]);
+      if (ranks) write_path = stage_part_path(stage_path, ranks->rank());
+      file_write_atomic(write_path, stage_text(mine, resumed, round_size));
+    } else if (had_stage && clean_text != file_read_text(stage_path)) {
+      file_write_atomic(stage_path, clean_text);
+    }
+    stage.open(write_path, std::ios::app | std::ios::binary);
+    if (!stage) throw FileError(FileError::Kind::io, write_path, "cannot open the generation stage file for appending");
   }
 
   GenerationResult result;
@@ -386,8 +485,12 @@ GenerationResult QuestionGenerator::generate(const std::vector<GenerationTopic>&
   sampling.max_new_tokens = options_.max_new_tokens;
   sampling.constraint = options_.constraint;
 
-  for (const auto& topic : topics) {
-    GenerationTopicReport report;
+  std::vector<GenerationTopicReport> reports(topics.size());
+  std::vector<std::vector<GeneratedQuestion>> accepted_of(topics.size());
+  for (std::size_t t = 0; t < topics.size(); ++t) {
+    if (!owned(t)) continue;
+    const GenerationTopic& topic = topics[t];
+    GenerationTopicReport& report = reports[t];
     report.topic = topic.name;
     report.target = target;
     std::vector<GeneratedQuestion> accepted = resumed[topic.name];
@@ -443,7 +546,7 @@ GenerationResult QuestionGenerator::generate(const std::vector<GenerationTopic>&
         if (stage.is_open()) {
           stage << generated_to_json(g, round_size).dump() << '\n';
           stage.flush();
-          if (!stage) throw FileError(FileError::Kind::io, stage_path, "write failed");
+          if (!stage) throw FileError(FileError::Kind::io, write_path, "write failed");
         }
         accepted.push_back(std::move(g));
         reporter.advance();
@@ -453,8 +556,39 @@ GenerationResult QuestionGenerator::generate(const std::vector<GenerationTopic>&
       reporter.check();
     }
     report.accepted = accepted.size();
-    for (auto& g : accepted) result.questions.push_back(std::move(g));
-    result.topics.push_back(report);
+    accepted_of[t] = std::move(accepted);
+  }
+  stage.close();
+
+  if (ranks) {  // every rank's topics to every rank
+    json mine = json::object();
+    for (std::size_t t = 0; t < topics.size(); ++t) {
+      if (!owned(t)) continue;
+      json lines = json::array();
+      for (const auto& g : accepted_of[t]) lines.push_back(generated_to_json(g, round_size));
+      mine[std::to_string(t)] = json{{"report", topic_report_to_json(reports[t])}, {"questions", lines}};
+    }
+    const auto gathered = ranks->all_gather_text("generated questions", mine.dump());
+    for (std::size_t t = 0; t < topics.size(); ++t) {
+      if (owned(t)) continue;
+      const json theirs = json::parse(gathered[t % gathered.size()]).at(std::to_string(t));
+      reports[t] = topic_report_from_json(theirs.at("report"));
+      for (const auto& line : theirs.at("questions")) accepted_of[t].push_back(generated_from_json(line));
+      reporter.advance(accepted_of[t].size());
+    }
+  }
+  if (sharded && !stage_path.empty()) {
+    if (!ranks || ranks->rank() == 0) {
+      std::map<std::string, std::vector<GeneratedQuestion>> by_topic;
+      for (std::size_t t = 0; t < topics.size(); ++t) by_topic[topics[t].name] = accepted_of[t];
+      file_write_atomic(stage_path, stage_text(topics, by_topic, round_size));
+      for (const auto& part : stage_parts(stage_path)) std::filesystem::remove(part);
+    }
+    if (ranks) ranks->barrier("the merge of " + stage_path);
+  }
+  for (std::size_t t = 0; t < topics.size(); ++t) {
+    for (auto& g : accepted_of[t]) result.questions.push_back(std::move(g));
+    result.topics.push_back(reports[t]);
   }
   reporter.report();
   return result;

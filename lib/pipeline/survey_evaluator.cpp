@@ -15,6 +15,7 @@
 #include "culturespa/core/enum_names.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
+#include "culturespa/model/distributed.h"
 #include "culturespa/pipeline/answering.h"
 #include "culturespa/survey/answers.h"
 #include "culturespa/survey/metrics.h"
@@ -333,7 +334,17 @@ EvaluationReport SurveyEvaluator::evaluate(const std::vector<EvaluationMethod>& 
       manifest.cultures.push_back(c);
   ordered_json doc = manifest_json(manifest);
   doc[kMethodPrompts] = method_prompts;
-  file_write_atomic(manifest_path.string(), doc.dump(2) + "\n");
+  // Several ranks (distributed_init): every rank checks the folder above,
+  // rank 0 alone writes the manifest, and group g of the jobs below is rank
+  // g % world's, whole (its batches as in one process, so its files are
+  // byte-identical); score() reads every file once all ranks are done.
+  const std::shared_ptr<Distributed> ranks = distributed_group();
+  if (ranks) {
+    std::string agreed = doc.dump() + "\n";
+    for (const auto& q : survey_.evaluated_questions()) agreed += q.id + "\n";
+    ranks->require_same("evaluation settings and questions", agreed);
+  }
+  if (!ranks || ranks->rank() == 0) file_write_atomic(manifest_path.string(), doc.dump(2) + "\n");
 
   const std::vector<Question> questions = survey_.evaluated_questions();
   const std::size_t runs = run_count(options_);
@@ -372,10 +383,15 @@ EvaluationReport SurveyEvaluator::evaluate(const std::vector<EvaluationMethod>& 
     return it == options_.adapters.end() ? std::string() : it->second;
   };
   const std::size_t q_count = questions.size();
-  for (const auto& group : groups) {
+  std::size_t others = 0;  // jobs of the other ranks
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    if (ranks && !ranks->owns(g)) {
+      others += groups[g].size();
+      continue;
+    }
     std::vector<const Job*> todo;
     std::vector<std::string> paths;
-    for (const std::size_t j : group) {
+    for (const std::size_t j : groups[g]) {
       const Job& job = jobs[j];
       const std::string path = evaluation_result_path(dir, job.variant.name, job.culture, job.run, options_.prefix);
       if (finished(path, questions)) {
@@ -465,6 +481,10 @@ EvaluationReport SurveyEvaluator::evaluate(const std::vector<EvaluationMethod>& 
       answer_file_save(paths[t], questions, part);
       reporter.advance(q_count);
     }
+  }
+  if (ranks) {
+    ranks->barrier("the end of the evaluation into " + dir);
+    reporter.advance(others * q_count);
   }
   reporter.report();
   EvaluationReport report = score(methods, dir);

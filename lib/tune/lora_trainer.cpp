@@ -14,6 +14,7 @@
 #include "culturespa/core/dir_replace.h"
 #include "culturespa/core/error.h"
 #include "culturespa/core/logging.h"
+#include "culturespa/model/distributed.h"
 #include "culturespa/model/safetensors.h"
 
 namespace culturespa {
@@ -215,6 +216,24 @@ struct CULTURESPA_HIDDEN LoraTrainer::Impl {
     return {loss.item<double>(), tokens};
   }
 
+  // Data-parallel step (docs/distributed.md): sums the gradients, the loss
+  // and the token count over the ranks, so every rank holds what one
+  // process accumulating every micro-batch of the step would hold.
+  void all_reduce_step(Distributed& ranks, double& loss, int64_t& tokens) {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> grads;
+    for (at::Tensor p : parameters()) {  // a handle: its grad is the parameter's
+      // A rank without a micro-batch in this step has no gradient yet.
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+    ranks.all_reduce_sum(grads);
+    std::vector<at::Tensor> stats{at::tensor({loss, static_cast<double>(tokens)}, at::kDouble)};
+    ranks.all_reduce_sum(stats);
+    loss = stats[0][0].item<double>();
+    tokens = static_cast<int64_t>(stats[0][1].item<double>());
+  }
+
   // Clips the gradients' global norm as torch.nn.utils.clip_grad_norm_ does; returns the norm before.
   double grad_clip() {
     std::vector<at::Tensor> norms;
@@ -389,7 +408,14 @@ TrainResult LoraTrainer::train(const std::vector<Conversation>& conversations, c
   const int64_t total = static_cast<int64_t>(plan.size());
   const int64_t warmup = static_cast<int64_t>(std::ceil(o.warmup_ratio * static_cast<double>(total)));
   const std::string print = m.fingerprint(examples);
+  // Several ranks (distributed_init): the micro-batches of each step are
+  // split (micro-batch i to rank i % world) and the gradients summed; every
+  // rank resumes from the same checkpoint and only rank 0 writes.
+  const std::shared_ptr<Distributed> ranks = distributed_group();
+  const bool lead = !ranks || ranks->rank() == 0;
   result.resumed_from = m.checkpoint_load(print);
+  // Also keeps rank 0 from replacing the checkpoint before every rank has read it.
+  if (ranks) ranks->require_same("LoRA training data, options and checkpoint", print + "@" + std::to_string(m.step));
   if (result.resumed_from > 0) log_info("LoraTrainer: resumed from step ", result.resumed_from, " of ", total);
 
   at::AutoGradMode grad_mode(true);
@@ -402,11 +428,14 @@ TrainResult LoraTrainer::train(const std::vector<Conversation>& conversations, c
     for (const auto& micro : plan[m.step])
       for (const int64_t r : micro) step_tokens += static_cast<int64_t>(examples[r].input_ids.size()) - examples[r].prompt_tokens;
     double loss = 0.0;
-    for (const auto& micro : plan[m.step]) {
-      const auto [part, n] = m.micro_batch(examples, micro, step_tokens);
+    const auto& micros = plan[m.step];
+    for (std::size_t i = 0; i < micros.size(); ++i) {
+      if (ranks && !ranks->owns(i)) continue;
+      const auto [part, n] = m.micro_batch(examples, micros[i], step_tokens);
       loss += part;
       tokens += n;
     }
+    if (ranks) m.all_reduce_step(*ranks, loss, tokens);
     if (!std::isfinite(loss))
       throw Error("LoraTrainer: the loss became " + std::to_string(loss) + " at step " + std::to_string(m.step + 1) +
                   "; training stopped" +
@@ -426,8 +455,14 @@ TrainResult LoraTrainer::train(const std::vector<Conversation>& conversations, c
     if (o.logging_steps > 0 && (m.step % o.logging_steps == 0 || m.step == total))
       log_info("LoraTrainer: step ", m.step, "/", total, " loss ", loss, " lr ", lr, " ", progress.tokens_per_second,
                " tokens/s, ETA ", progress.eta_seconds, " s");
-    const bool go_on = !callback || callback(progress);
-    if (!go_on || (o.save_steps > 0 && m.step % o.save_steps == 0 && m.step < total)) m.checkpoint_save(print, total);
+    bool go_on = !callback || callback(progress);
+    if (ranks) {  // one rank stopping stops all
+      std::vector<at::Tensor> stop{at::tensor({go_on ? 0.0 : 1.0}, at::kDouble)};
+      ranks->all_reduce_sum(stop);
+      go_on = stop[0].item<double>() == 0.0;
+    }
+    if (lead && (!go_on || (o.save_steps > 0 && m.step % o.save_steps == 0 && m.step < total)))
+      m.checkpoint_save(print, total);
     if (!go_on)
       throw CancelledError("LoraTrainer: stopped at step " + std::to_string(m.step) +
                            (o.output_dir.empty() ? std::string() : "; checkpoint saved in " + m.checkpoint_dir()));
@@ -435,7 +470,10 @@ TrainResult LoraTrainer::train(const std::vector<Conversation>& conversations, c
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.tokens_per_second = run_tokens / std::max(result.seconds, 1e-9);
   result.steps = m.log;
-  if (!o.output_dir.empty()) {
+  if (!o.output_dir.empty() && !lead) {
+    ranks->barrier("the end of LoRA training (rank 0 writes " + o.output_dir + ")");
+    result.adapter_path = o.output_dir;
+  } else if (!o.output_dir.empty()) {
     // The adapter and its log swapped in as one folder (the checkpoint goes with the old one).
     const std::string staging = o.output_dir + ".staging";
     lora_adapter_write(staging, m.adapter);
@@ -453,6 +491,7 @@ TrainResult LoraTrainer::train(const std::vector<Conversation>& conversations, c
     file_write_atomic((fs::path(staging) / "training_log.json").string(), training_log.dump(1) + "\n");
     dir_replace_atomic(staging, o.output_dir);
     result.adapter_path = o.output_dir;
+    if (ranks) ranks->barrier("the end of LoRA training");
   }
   return result;
 }

@@ -82,6 +82,7 @@ from ._core import (  # the whole loop as one call (docs/pipeline.md, "One comma
     pipeline_config_load,
     pipeline_config_preset,
 )
+from .distributed import Distributed, distributed_group, distributed_init, distributed_shutdown  # docs/distributed.md
 from . import data
 
 __version__: str = _core.__version__
@@ -179,4 +180,8 @@ __all__ = [
     "sentencepiece_available",
     "sentencepiece_train",
     "set_log_level",
+    "Distributed",
+    "distributed_group",
+    "distributed_init",
+    "distributed_shutdown",
 ]

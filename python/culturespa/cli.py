@@ -676,14 +676,46 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         logging.basicConfig(format="%(name)s %(levelname)s: %(message)s")
         culturespa.set_log_level(args.log_level)
+    group = None
     try:
-        return args.run(args)
+        group = _distributed_start(sys.argv[1:] if argv is None else argv)
+        if group is not None and group.rank != 0 and args.command not in _SHARDED_COMMANDS:
+            status = 0  # rank 0 alone runs a command that is not split; the others wait for it below
+        else:
+            status = args.run(args)
+        if group is not None:
+            import culturespa
+
+            group = None
+            culturespa.distributed_shutdown(wait=True)  # rank 0 serves the store until every rank is done
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, OSError, RuntimeError) as error:
         print(f"culturespa: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        if group is not None:
+            # A failed rank leaves at once: the others' waits then fail with its
+            # closed connection instead of waiting for the timeout.
+            import culturespa
+
+            culturespa.distributed_shutdown(wait=False)
+
+
+# Commands whose work is split across ranks under torchrun (docs/distributed.md).
+_SHARDED_COMMANDS = {"generate", "answer", "evaluate", "run", "tune"}
+
+
+def _distributed_start(argv: List[str]):
+    """culturespa's process group under torchrun or srun (WORLD_SIZE > 1); None in one process."""
+    import culturespa
+
+    if not culturespa.distributed.distributed_requested():
+        return None
+    # The ranks must run the same command: its arguments are compared at start.
+    return culturespa.distributed_init(config=json.dumps(list(argv)))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 #include "culturespa/pipeline/question_generator.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -276,6 +277,48 @@ TEST_CASE("QuestionGenerator: a stopped run resumes from its stage file to the s
   o.questions_per_topic = 40;
   testing::require_throws_naming<ValueError>(
       [&] { QuestionGenerator(fourth_source, o).generate(two_topics(), path); }, {path, "round_size 4"});
+}
+
+TEST_CASE("QuestionGenerator: the part files of an interrupted run on several ranks are resumed and merged") {
+  const auto dir = testing::scratch_dir("question-generator-parts");
+  QuestionGeneratorOptions o;
+  o.questions_per_topic = 9;
+  o.round_size = 4;
+  o.seed = 5;
+  Script full_script;
+  auto full_source = full_script.source();
+  const auto full_path = (dir / "full.jsonl").string();
+  const auto full = QuestionGenerator(full_source, o).generate(two_topics(), full_path);
+  const std::string full_text = file_read_text(full_path);
+
+  // Ranks 0 and 1 of two were killed: rank 0 had written 5 questions of the
+  // first topic, rank 1 all of the second; the stage file holds 2 of the first.
+  std::vector<std::string> lines;
+  for (std::size_t begin = 0, end; begin < full_text.size(); begin = end + 1) {
+    end = full_text.find('\n', begin);
+    lines.push_back(full_text.substr(begin, end - begin + 1));
+  }
+  REQUIRE(lines.size() == 18);
+  const auto path = (dir / "questions.jsonl").string();
+  const auto write = [](const std::string& file, const std::vector<std::string>& part) {
+    std::string text;
+    for (const auto& line : part) text += line;
+    file_write_atomic(file, text);
+  };
+  write(path, {lines.begin(), lines.begin() + 2});
+  write(path + ".rank0", {lines.begin(), lines.begin() + 5});
+  write(path + ".rank1", {lines.begin() + 9, lines.end()});
+
+  Script rerun;
+  auto rerun_source = rerun.source();
+  const auto resumed = QuestionGenerator(rerun_source, o).generate(two_topics(), path);
+  CHECK(texts(resumed) == texts(full));
+  CHECK(resumed.topics[0].resumed == 5);
+  CHECK(resumed.topics[1].resumed == 9);
+  CHECK(resumed.topics[1].attempts == 0);
+  CHECK(file_read_text(path) == full_text);
+  CHECK_FALSE(std::filesystem::exists(path + ".rank0"));
+  CHECK_FALSE(std::filesystem::exists(path + ".rank1"));
 }
 
 TEST_CASE("QuestionGenerator: attempts are bounded; bad input is named") {

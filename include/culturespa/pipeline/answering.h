@@ -53,6 +53,7 @@ struct CULTURESPA_API AnswerRunReport {
   bool resumed = false;  // the file existed and was kept
   std::size_t questions = 0;
   std::size_t parsed = 0;  // replies the reference contrast rule reads (0..15); scored: all
+  std::size_t rank = 0;    // the rank that answered (or kept) the run: k % world size (docs/distributed.md)
 };
 
 struct CULTURESPA_API AnswerResult {
@@ -94,6 +95,13 @@ class CULTURESPA_API QuestionAnswerer {
   // settings is a ValueError naming the file and the first differing
   // setting, unless options.overwrite. CancelledError from `progress` keeps
   // the finished runs' files.
+  //
+  // Under a process group (distributed_init(), docs/distributed.md) every
+  // rank calls answer() alike: run k (the unaware run first, then the
+  // cultures) is answered by rank k % world size, whole, then every rank
+  // reads the other runs' files from `dir`, which must be shared by all
+  // ranks. The files equal one process's byte for byte. ConfigError when
+  // the ranks' settings or questions differ.
   AnswerResult answer(const std::vector<Question>& questions, const std::string& dir,
                       ProgressCallback progress = {}) const;
 

@@ -165,6 +165,12 @@ class CULTURESPA_API Pipeline {
   // writes it), or when the model or survey is missing. CancelledError from
   // `progress` (Progress::stage is the pipeline stage) keeps all finished
   // work: run again to resume.
+  //
+  // Under a process group (distributed_init(), docs/distributed.md) every
+  // rank calls run() alike: generate, answer, tune and evaluate split their
+  // work, rank 0 alone runs the other stages and writes the run folder's files (which
+  // every rank must share), and every rank waits for each stage's end.
+  // ConfigError when the ranks' configs differ.
   PipelineResult run(const std::string& run_dir, const PipelineRunOptions& options = {},
                      ProgressCallback progress = {}) const;
 

@@ -217,6 +217,14 @@ class CULTURESPA_API SurveyEvaluator {
   // evaluation.json records the model and protocol: a folder holding
   // another model's or protocol's evaluation is a ValueError naming both.
   // CancelledError from `progress` keeps every finished file.
+  //
+  // Under a process group (distributed_init(), docs/distributed.md) every
+  // rank calls evaluate() alike: the result files are split by the unit
+  // asked in one call (one (method, culture, run) file; with adapters, one
+  // method and run), unit g to rank g % world size; rank 0 writes
+  // evaluation.json; after the last rank is done every rank scores the
+  // folder, which must be shared by all ranks. The files equal one
+  // process's byte for byte. ConfigError when the ranks' settings differ.
   EvaluationReport evaluate(const std::vector<EvaluationMethod>& methods, const std::string& dir,
                             ProgressCallback progress = {}) const;
 

@@ -139,6 +139,14 @@ class CULTURESPA_API LoraTrainer {
   // Trains. ValueError for an empty dataset (or one whose every response is
   // empty); Error when the loss becomes NaN or infinite (the last good
   // checkpoint stays); CancelledError when `callback` returns false.
+  //
+  // Under a process group (distributed_init(), docs/distributed.md) every
+  // rank calls train() alike (the same model, data and options: ConfigError
+  // otherwise): micro-batch i of each step runs on rank i % world size, the
+  // LoRA gradients, loss and token count are summed over the ranks, and every
+  // rank applies the same update, so the adapter equals one process's with
+  // the same effective batch. Rank 0 writes the checkpoints and the adapter
+  // (output_dir shared by all ranks); every rank resumes from the checkpoint.
   TrainResult train(const std::vector<Conversation>& conversations, const TrainCallback& callback = {});
 
  private:
