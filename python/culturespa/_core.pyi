@@ -8,7 +8,7 @@ import numpy
 import os
 import torch
 import typing
-__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'GgufTokenizerFiles', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'PairedDifference', 'ParsedAnswer', 'ParsedQuestion', 'Pipeline', 'PipelineConfig', 'PipelineResult', 'PipelineStageRun', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'SimilarityMatrix', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TopicScore', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_country', 'culture_from_code', 'culture_from_file_name', 'culture_resolve', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_qk_unpermute', 'gguf_read', 'gguf_tokenizer_files', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_config_from_json', 'pipeline_config_load', 'pipeline_config_preset', 'pipeline_config_presets', 'pipeline_config_to_json', 'pipeline_default_model_path', 'pipeline_seed', 'pipeline_stage_names', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_default', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
+__all__ = ['AnswerOptions', 'AnswerResult', 'AnswerRunReport', 'Cancelled', 'ComparisonReport', 'ContinuationScore', 'ContrastCounts', 'ContrastCultureReport', 'ContrastDetector', 'ContrastOptions', 'ContrastPair', 'ContrastReport', 'ContrastResult', 'Culture', 'CultureScore', 'DatasetExportOptions', 'DatasetExportSummary', 'DatasetRecord', 'Distributed', 'EvaluationCell', 'EvaluationManifest', 'EvaluationMethod', 'EvaluationReport', 'EvaluationRow', 'EvaluationRun', 'FilterStep', 'GenerateOptions', 'GenerateResult', 'GeneratedQuestion', 'GenerationResult', 'GenerationTopicReport', 'Generator', 'GeneratorOptions', 'GgufFile', 'GgufTokenizerFiles', 'IncrementalDecoder', 'JsonConstraint', 'JsonConstraintState', 'KVCache', 'LogLevel', 'LoraAdapter', 'LoraConfig', 'LoraTrainer', 'Model', 'OptionScores', 'PairedDifference', 'ParsedAnswer', 'ParsedQuestion', 'Pipeline', 'PipelineConfig', 'PipelineResult', 'PipelineStageRun', 'Prefix', 'Progress', 'PromptMethod', 'PromptTemplates', 'Question', 'QuestionAnswerer', 'QuestionFilter', 'QuestionFilterOptions', 'QuestionFilterReport', 'QuestionFilterResult', 'QuestionGenerator', 'QuestionGeneratorOptions', 'QuestionResult', 'ScoreCounts', 'ScoreReport', 'SentencePieceModel', 'SimilarityMatrix', 'Survey', 'SurveyConventions', 'SurveyDataFile', 'SurveyDataRelease', 'SurveyEvaluator', 'SurveyPrompt', 'SurveyScorer', 'SurveyTopic', 'TestCheckpointOptions', 'Tokenizer', 'TopicScore', 'TrainExample', 'TrainProgress', 'TrainResult', 'TrainStepLog', 'alignment_random_baseline', 'alignment_score', 'answer_file_load', 'answer_file_save', 'answer_parse', 'answer_parse_reference', 'build_info', 'cache_dir', 'chat_format_detect', 'chat_format_names', 'chat_format_register', 'chat_format_stop_tokens', 'chat_render', 'contrast_pairs_load', 'contrast_pairs_save', 'culture_contrast', 'culture_country', 'culture_from_code', 'culture_from_file_name', 'culture_resolve', 'cultures_builtin', 'dataset_export', 'dataset_hash_unit', 'dataset_records', 'distributed_group', 'distributed_has_nccl', 'distributed_init', 'distributed_requested', 'distributed_shutdown', 'evaluation_compare', 'evaluation_result_path', 'expected_option_id', 'file_write_atomic', 'generated_question_parse', 'generated_questions_load', 'generated_questions_merged', 'generation_topics_from_survey', 'gguf_hf_tensor_name', 'gguf_qk_unpermute', 'gguf_read', 'gguf_tokenizer_files', 'jensen_shannon_divergence', 'js_similarity', 'log_level', 'log_message', 'log_set_level', 'log_set_sink', 'lora_adapter_init', 'lora_adapter_read', 'lora_adapter_write', 'lora_trainer_preset', 'lora_trainer_presets', 'pipeline_config_from_json', 'pipeline_config_load', 'pipeline_config_preset', 'pipeline_config_presets', 'pipeline_config_to_json', 'pipeline_default_model_path', 'pipeline_seed', 'pipeline_stage_names', 'prompt_build', 'prompt_build_all', 'prompt_generate', 'prompt_options_text', 'prompt_system', 'python_repr_list', 'question_bank_from_json', 'question_bank_load', 'question_bank_save', 'question_bank_to_json', 'questions_merge_renumber', 'runtime_info', 'runtime_init', 'runtime_num_threads', 'runtime_set_num_threads', 'safetensors_read', 'safetensors_write', 'sentencepiece_available', 'sentencepiece_train', 'similarity_rank_correlation', 'spearman_correlation', 'survey_data_import', 'survey_data_names', 'survey_data_path', 'survey_data_release', 'survey_data_verify', 'survey_default', 'survey_load_cached', 'template_format', 'testing_checkpoint_write', 'testing_tokenizer_write', 'topics_wvs7', 'tune_data_read', 'wasserstein_similarity']
 class AnswerOptions:
     """
     QuestionAnswerer's settings; AnswerOptions() holds the defaults.
@@ -122,6 +122,11 @@ class AnswerRunReport:
     @property
     def questions(self) -> int:
         ...
+    @property
+    def rank(self) -> int:
+        """
+        The rank that answered or kept the run (distributed runs; 0 otherwise).
+        """
     @property
     def resumed(self) -> bool:
         """
@@ -616,6 +621,52 @@ class DatasetRecord:
         """
         "train" or "validation".
         """
+class Distributed:
+    """
+    
+    A process group through PyTorch's c10d (TCPStore + ProcessGroupGloo, NCCL for
+    CUDA tensors where the build has it), made by distributed_init(); see
+    docs/distributed.md. Every rank calls its collective methods in the same order.
+    """
+    def __repr__(self) -> str:
+        ...
+    def all_gather_text(self, key: str, text: str) -> list[str]:
+        """
+        Every rank's `text`, in rank order.
+        """
+    def all_reduce_sum(self, tensors: list[torch.Tensor]) -> None:
+        """
+        Sums the tensors over the ranks, in place.
+        """
+    def barrier(self, what: str = 'barrier') -> None:
+        """
+        Waits for every rank. RuntimeError naming `what` when a rank died or the timeout passed.
+        """
+    def owns(self, index: int) -> bool:
+        """
+        Whether work item `index` is this rank's (index % world_size == rank).
+        """
+    def require_same(self, what: str, text: str) -> None:
+        """
+        ValueError on every rank when some rank's `text` differs from rank 0's, naming `what`.
+        """
+    @property
+    def backend(self) -> str:
+        ...
+    @property
+    def config_hash(self) -> str:
+        """
+        16 hex digits of the config text the ranks compared at start.
+        """
+    @property
+    def local_rank(self) -> int:
+        ...
+    @property
+    def rank(self) -> int:
+        ...
+    @property
+    def world_size(self) -> int:
+        ...
 class EvaluationCell:
     """
     One method x culture cell of an evaluation table (x100 scores).
@@ -3256,6 +3307,35 @@ def dataset_hash_unit(key: str) -> float:
 def dataset_records(pairs: typing.Any, *, prompt_builder: typing.Any = None, format: str = 'alpaca', mode: str = 'joint', answer_with_option_text: bool = False, validation_fraction: float = 0.0, subsample_fraction: float = 1.0, seed: int = 0, name: str = 'culturespa', templates: PromptTemplates | None = None) -> list[DatasetRecord]:
     """
     The training records (DatasetRecord) dataset_export would write, without writing them.
+    """
+def distributed_group() -> Distributed:
+    """
+    The default group, None in one process.
+    """
+def distributed_has_nccl() -> bool:
+    """
+    Whether this build has the nccl backend.
+    """
+def distributed_init(*, rank: int = -1, world_size: int = -1, local_rank: int = -1, master_addr: str = '', master_port: int = 0, backend: str = 'gloo', join_timeout: float = 120.0, timeout: float = 86400.0, config: str = '', store_hosted: bool = False, name: str = '') -> Distributed:
+    """
+    Makes the process's default group from the environment (RANK, WORLD_SIZE,
+    LOCAL_RANK, MASTER_ADDR, MASTER_PORT; -1/""/0 arguments read them) and returns
+    it; None, and no group, for a world size of 1. The sharded stages
+    (QuestionAnswerer.answer, SurveyEvaluator.evaluate, LoraTrainer.train) split
+    their work by it. `config` is compared across ranks (by hash) at start;
+    `join_timeout` bounds the wait for every rank to join, `timeout` one
+    collective. ValueError for WORLD_SIZE without MASTER_ADDR, different configs,
+    or backend "nccl" without NCCL; RuntimeError when a rank does not join.
+    culturespa.distributed_init (the package's) first reuses an initialised
+    torch.distributed; this is the C++ one.
+    """
+def distributed_requested() -> bool:
+    """
+    Whether WORLD_SIZE > 1 is set.
+    """
+def distributed_shutdown(wait: bool = True) -> None:
+    """
+    Leaves the default group, after a last barrier when `wait` (so rank 0's store outlives every rank's use).
     """
 def evaluation_compare(dirs: list[str], survey: typing.Any, *, bootstrap_samples: int = 1000, seed: int = 0) -> ComparisonReport:
     """
