@@ -153,7 +153,7 @@ struct CULTURESPA_HIDDEN Distributed::Impl {
 
 Distributed::Distributed(const DistributedOptions& options) : impl_(std::make_unique<Impl>()) {
   Impl& d = *impl_;
-  d.where = resolve(options);
+  // The settings first, then the environment: a wrong backend is named whatever the environment says.
   d.backend = options.backend;
   if (d.backend != "gloo" && d.backend != "nccl")
     throw ConfigError("distributed: backend '" + d.backend + "' is not one of gloo, nccl");
@@ -161,6 +161,7 @@ Distributed::Distributed(const DistributedOptions& options) : impl_(std::make_un
     throw ConfigError("distributed: backend nccl, but this build of culturespa has no NCCL (its LibTorch " +
                       std::string(CULTURESPA_TORCH_VERSION) +
                       " was built without it, or culturespa without USE_C10D_NCCL): use backend gloo");
+  d.where = resolve(options);
   d.join_timeout = to_milliseconds(options.join_timeout, "join_timeout");
   d.timeout = to_milliseconds(options.timeout, "timeout");
   d.hash = text_hash(options.config);
