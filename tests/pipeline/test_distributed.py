@@ -59,8 +59,8 @@ def test_generation_on_two_ranks_equals_one_process(tiny_model_dir, tmp_path, ca
 
     def argv(output):
         return ["generate", "--model", str(tiny_model_dir), "--chat-format", "chatml", "--seeds", str(seeds),
-                "--per-topic", "2", "--round-size", "2", "--max-attempts", "4", "--max-new-tokens", "40",
-                "--constrained", "--tolerant-json", "--threads", "1", "--output", str(output)]
+                "--per-topic", "2", "--round-size", "2", "--max-attempts", "6", "--max-new-tokens", "1000",
+                "--constrained", "--threads", "1", "--output", str(output)]
 
     one_code = cli.main(argv(tmp_path / "one.jsonl"))
     one_out = capsys.readouterr().out
