@@ -366,6 +366,8 @@ def _overview(document: _Document, run: _Run, missing: Sequence[str]) -> None:
     rows = []
     for stage in list(STAGES) + ["report"]:
         entry = run.stage_entry(stage)
+        if stage == "report" and entry.get("status") == "running":
+            continue  # the stage writing this document: it has no time yet
         if entry:
             seconds = entry.get("seconds")
             rows.append([stage, entry.get("status", ""), f"{seconds:.1f}" if isinstance(seconds, (int, float)) else "",

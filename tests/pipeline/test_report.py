@@ -284,12 +284,16 @@ def test_partial_run_reports_what_exists(run_dir, tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["stages"] = {s: manifest["stages"][s] for s in ("generate", "filter", "answer")}
     manifest["stages"]["answer"]["status"] = "running"
+    # The pipeline's report stage writes this document: it is "running" meanwhile, and not a row.
+    manifest["stages"]["report"] = {"status": "running", "started": "2026-01-01T00:00:00Z"}
     (partial / "manifest.json").write_text(json.dumps(manifest))
     files = report.write_report(partial)
     assert files.missing == ("contrast", "export", "tune", "evaluate") and files.problems == ()
     markdown = files.markdown.read_text()
     assert "**Missing stages:** contrast, export, tune, evaluate." in markdown
     assert "**Still running:** answer" in markdown
+    stages = dict((row[0], row[1]) for row in _table(_tables(markdown), "| stage | status")[1])
+    assert stages["answer"] == "running" and "report" not in stages
     assert "## Funnel" in markdown and "## Training" not in markdown and "## Results" not in markdown
     _, rows = _table(_tables(markdown), "| step | count")
     assert dict(rows)["generated questions"] == "12"
