@@ -1,8 +1,10 @@
-// libFuzzer target for GGUF files (header, metadata, tensor directory) and
-// the model configuration read from their metadata: parse, or raise a
-// culturespa::Error; every tensor range of a parsed file lies in the file.
+// libFuzzer target for GGUF files (header, metadata, tensor directory), the
+// model configuration read from their metadata and the tokenizer they carry
+// (Tokenizer::from_gguf): parse, or raise a culturespa::Error; every tensor
+// range of a parsed file lies in the file.
 #include "culturespa/core/error.h"
 #include "culturespa/model/gguf.h"
+#include "culturespa/text/tokenizer.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +24,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     for (const auto& info : file.tensors())
       if (info.offset > size) std::abort();
     culturespa::gguf_model_config(file);
+  } catch (const culturespa::Error&) {
+  }
+  try {
+    const culturespa::Tokenizer tokenizer = culturespa::Tokenizer::from_gguf(path);
+    tokenizer.encode("Hello, world! 123");
   } catch (const culturespa::Error&) {
   }
   return 0;
