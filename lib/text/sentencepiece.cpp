@@ -18,7 +18,19 @@ struct CULTURESPA_HIDDEN SentencePieceModel::Impl {
 };
 
 namespace {
-void throw_if_failed(const sentencepiece::util::Status& status, const std::string& what) {
+// Runs a sentencepiece call: a failed status, or an exception from its third
+// party code (darts-clone throws for a piece with a NUL byte), becomes a
+// FormatError saying `what`.
+template <typename Call>
+void sentencepiece_call(const std::string& what, Call call) {
+  sentencepiece::util::Status status;
+  try {
+    status = call();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw FormatError(what + ": " + e.what());
+  }
   if (!status.ok()) throw FormatError(what + ": " + status.ToString());
 }
 }  // namespace
@@ -36,20 +48,19 @@ SentencePieceModel SentencePieceModel::load(const std::string& path) {
 
 SentencePieceModel SentencePieceModel::from_serialized(std::string_view bytes) {
   auto impl = std::make_unique<Impl>();
-  throw_if_failed(impl->processor.LoadFromSerializedProto(bytes),
-                  "not a sentencepiece model");
+  sentencepiece_call("not a sentencepiece model", [&] { return impl->processor.LoadFromSerializedProto(bytes); });
   return SentencePieceModel(std::move(impl));
 }
 
 std::vector<int> SentencePieceModel::encode(std::string_view text) const {
   std::vector<int> ids;
-  throw_if_failed(impl_->processor.Encode(text, &ids), "sentencepiece encode failed");
+  sentencepiece_call("sentencepiece encode failed", [&] { return impl_->processor.Encode(text, &ids); });
   return ids;
 }
 
 std::vector<std::string> SentencePieceModel::encode_pieces(std::string_view text) const {
   std::vector<std::string> pieces;
-  throw_if_failed(impl_->processor.Encode(text, &pieces), "sentencepiece encode failed");
+  sentencepiece_call("sentencepiece encode failed", [&] { return impl_->processor.Encode(text, &pieces); });
   return pieces;
 }
 
@@ -62,7 +73,7 @@ std::string SentencePieceModel::decode(const std::vector<int>& ids) const {
     }
   }
   std::string text;
-  throw_if_failed(impl_->processor.Decode(ids, &text), "sentencepiece decode failed");
+  sentencepiece_call("sentencepiece decode failed", [&] { return impl_->processor.Decode(ids, &text); });
   return text;
 }
 

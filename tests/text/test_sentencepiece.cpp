@@ -44,3 +44,15 @@ TEST_CASE("the real LLaMA-2 tokenizer.model loads and encodes") {
   CHECK(model.encode("Hello world") == std::vector<int>{15043, 3186});
   CHECK_THROWS_AS(SentencePieceModel::load("/nonexistent/tokenizer.model"), FileError);
 }
+
+TEST_CASE("a sentencepiece model with a NUL byte in a piece is a FormatError, not a crash") {
+  // Found by fuzz_sentencepiece: darts-clone, inside sentencepiece, throws its
+  // own exception type for the piece "\0" (a zero-length key of its C-string
+  // trie) while building the unigram model.
+  const char bytes[] =
+      "\x0a\x0e\x0a\x05\x3c\x75\x6e\x6b\x1e\x15\x00\x00\x00\x00\x18\x02\x0a\x0c\x0a\x03\x3c\x73\x3e\x15\x00\x00\x00"
+      "\x00\x18\x6d\x0a\x0a\x0a\x03\x0a\x01\x65\x15\x22\xd0\x59\xc0\x0a\x08\x0a\x01\x00\x15\x78\x98\x74\x79\x12\x00";
+  testing::require_throws_naming<FormatError>(
+      [&] { SentencePieceModel::from_serialized(std::string_view(bytes, sizeof bytes - 1)); },
+      {"not a sentencepiece model", "failed to insert key"});
+}
