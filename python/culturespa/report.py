@@ -262,13 +262,18 @@ class _Run:
 
     def survey(self):
         """The survey the evaluation scores against: the ``survey`` argument, else
-        the config's ``survey``, else $CULTURESPA_SURVEY or the fetched WVS-7 data."""
+        ``evaluate/survey.json`` (the survey as the pipeline evaluated it: its
+        evaluated questions cut to ``questions_per_topic``), else the config's
+        ``survey``, else $CULTURESPA_SURVEY or the fetched WVS-7 data."""
         if self._survey is None:
             from .data import survey_default
 
             chosen = self._survey_argument
+            evaluated = self.path("evaluate/survey.json")
             if chosen is not None and isinstance(chosen, _core.Survey):
                 self._survey = chosen
+            elif chosen is None and evaluated.is_file():
+                self._survey = _core.Survey.load(str(evaluated))
             else:
                 chosen = chosen if chosen is not None else self.config_value("survey", "evaluate")
                 if chosen and not os.path.isabs(os.fspath(chosen)) and self.path(os.fspath(chosen)).exists():

@@ -276,6 +276,23 @@ def test_cultural_map_and_similarity_are_the_evaluations(run_dir, written):
         assert shown[label] == ("n/a" if rho != rho else f"{rho:.2f}")
 
 
+def test_the_survey_as_the_pipeline_evaluated_it_is_scored(run_dir, tiny_model_dir, tmp_path):
+    """evaluate/survey.json (evaluated questions cut to questions_per_topic) is the survey the
+    report scores against, and its count is the one the results text gives."""
+    run, survey_path = run_dir
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("evaluate"))
+    survey = culturespa.Survey.load(str(survey_path))
+    asked = survey.evaluated_ids[:-1]
+    survey.set_evaluated(survey.evaluated_ids[-1], False)
+    (copy / "evaluate").mkdir()
+    survey.save(str(copy / "evaluate" / "survey.json"))
+    _evaluator(tiny_model_dir, survey, "tiny").evaluate(["P0", "P1"], copy / "evaluate" / "base")
+    files = report.write_report(copy)
+    assert files.problems == ()
+    assert f"{len(asked)} survey questions" in files.markdown.read_text()
+
+
 def test_partial_run_reports_what_exists(run_dir, tmp_path):
     run, survey_path = run_dir
     partial = tmp_path / "partial"
