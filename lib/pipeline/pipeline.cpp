@@ -35,6 +35,15 @@ constexpr const char* kConfig = "config.json";
 constexpr const char* kManifest = "manifest.json";
 constexpr const char* kModelName = "smollm2-135m-instruct";
 
+// A JSON file of the run folder; FormatError naming it when it does not parse.
+json run_file_load(const fs::path& path) {
+  try {
+    return json::parse(file_read_text(path.string()));
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
+    throw FormatError(path.string() + ": not valid JSON (" + e.what() + "): move it away to start the run over");
+  }
+}
+
 std::string now_iso8601() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -245,7 +254,7 @@ struct Run {
       const auto summary = dataset_export(pairs, build, folder.string(), o, stage_progress(PipelineStage::export_data));
       for (const auto& file : summary.files)
         if (fs::path(file).filename() != "dataset_info.json") out.push_back(rel(file));
-      if (fs::exists(info_path)) info.update(json::parse(file_read_text(info_path.string())));
+      if (fs::exists(info_path)) info.update(run_file_load(info_path));
     }
     if (c.dataset.format == DatasetFormat::alpaca) {
       file_write_atomic(info_path.string(), info.dump(1) + "\n");
@@ -415,11 +424,7 @@ json input_hashes(const PipelineConfig& c) {
 
 json manifest_load(const fs::path& path) {
   if (!fs::exists(path)) return json::object();
-  try {
-    return json::parse(file_read_text(path.string()));
-  } catch (const json::parse_error& e) {
-    throw FormatError(path.string() + ": not valid JSON (" + e.what() + "): move it away to start the run over");
-  }
+  return run_file_load(path);
 }
 
 }  // namespace
@@ -558,7 +563,7 @@ PipelineResult Pipeline::run(const std::string& run_dir, const PipelineRunOption
 
   // A folder of another config: refused, or redone from --from.
   if (fs::exists(dir / kConfig)) {
-    json old = json::parse(file_read_text((dir / kConfig).string()));
+    json old = run_file_load(dir / kConfig);
     old.erase("preset");
     json now = config_doc;
     now.erase("preset");

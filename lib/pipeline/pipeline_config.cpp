@@ -445,7 +445,7 @@ PipelineConfig pipeline_config_from_json(const std::string& text, const std::str
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw FormatError(source + ": not valid JSON: " + e.what());
   }
   return from_document(doc, source, preset, nullptr);

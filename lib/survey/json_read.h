@@ -19,7 +19,7 @@ using Json = nlohmann::ordered_json;
 inline Json json_parse(const std::string& text, const std::string& source) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw FormatError(source + ": malformed JSON: " + e.what());
   }
 }

@@ -130,6 +130,9 @@ TEST_CASE("pipeline config: presets, the JSON round trip and named errors") {
   CHECK(c.tune_modes == std::vector<std::string>{"specific"});
   CHECK(c.tune_specific.lora.r == 4);
 
+  // A number too large for a double (nlohmann's out_of_range, not parse_error).
+  require_throws_naming<FormatError>([] { pipeline_config_from_json(R"({"answer": {"temperature": 1e999}})", "cfg.json"); },
+                                     {"cfg.json", "1e999"});
   require_throws_naming<ConfigError>([] { pipeline_config_from_json(R"({"answer": {"temprature": 1}})", "cfg.json"); },
                                      {"cfg.json", "answer.temprature", "temperature", "max_new_tokens"});
   require_throws_naming<ConfigError>([] { pipeline_config_from_json(R"({"anwser": {}})", "cfg.json"); },

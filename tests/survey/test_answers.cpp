@@ -142,3 +142,13 @@ TEST_CASE("answer files: a reference run") {
   CHECK(file.answers.front().question_id == file.questions.front().id);
   CHECK(culture_from_file_name(path.string()) == "KEN");
 }
+
+TEST_CASE("a number too large for a double is a FormatError in every JSON reader, not a crash") {
+  // Found by fuzz_stage_files and fuzz_survey_files: nlohmann::json throws
+  // out_of_range (not parse_error) for 1e388, and the readers caught only parse_error.
+  testing::require_throws_naming<FormatError>([] { answer_file_parse("[1e388]", "answers.json"); },
+                                              {"answers.json", "malformed JSON", "1e388"});
+  testing::require_throws_naming<FormatError>(
+      [] { survey_from_json("{\"questions\": [66666666e6666666]}", "survey.json"); },
+      {"survey.json", "malformed JSON", "66666666e6666666"});
+}
