@@ -105,7 +105,7 @@ for name in "${targets[@]}"; do
   if ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
      "$exe" -seed="$SEED" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=3072 -max_len=$max_len -dict="$dict" \
        -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" "$seed_dir" >"$log" 2>&1; then
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     echo "fuzz: $name: ok, $runs runs in $(( $(date +%s) - start )) s (${#seeds[@]} seeds)"
   else
     status=1
