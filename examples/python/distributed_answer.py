@@ -2,8 +2,8 @@
 (the culture-unaware run, then one per culture) and every rank gets the whole
 result; the files equal one process's (docs/distributed.md).
 
-    torchrun --nproc_per_node 2 examples/python/distributed_answer.py --output /tmp/answers
-    torchrun --nproc_per_node 2 examples/python/distributed_answer.py \
+    .venv/bin/python -m torch.distributed.run --redirects 1 --tee 1 --nproc_per_node 2 examples/python/distributed_answer.py --output /tmp/answers
+    .venv/bin/python -m torch.distributed.run --redirects 1 --tee 1 --nproc_per_node 2 examples/python/distributed_answer.py \
         --model "$(culturespa model path smollm2-135m-instruct)" --output /tmp/answers
 
 Without torchrun it runs as one process. By default the model is a small
